@@ -1,0 +1,29 @@
+//===- MoeOps.h - Operations of the moe dialect -----------------*- C++ -*-===//
+
+#ifndef MOE_DIALECT_MOEOPS_H
+#define MOE_DIALECT_MOEOPS_H
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "moe/Dialect/MoeDialect.h"
+
+#define GET_OP_CLASSES
+#include "moe/MoeOps.h.inc"
+
+namespace mlir::moe {
+/// True for operations that compute weights from weights only.
+inline bool isWeightExpression(Operation *op) {
+  return op->hasTrait<OpTrait::WeightExpression>();
+}
+
+/// The decoder layer an operation belongs to, from its `moe.layer`
+/// attribute.
+std::optional<int64_t> getLayerIndex(Operation *op);
+void setLayerIndex(Operation *op, int64_t layer);
+} // namespace mlir::moe
+
+#endif // MOE_DIALECT_MOEOPS_H

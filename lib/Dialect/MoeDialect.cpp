@@ -1,0 +1,96 @@
+//===- MoeDialect.cpp - The moe dialect -----------------------------------===//
+
+#include "moe/Dialect/MoeDialect.h"
+#include "moe/Dialect/MoeOps.h"
+
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+#include "moe/MoeDialect.cpp.inc"
+#include "moe/MoeEnums.cpp.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "moe/MoeAttrs.cpp.inc"
+
+void MoeDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "moe/MoeOps.cpp.inc"
+      >();
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "moe/MoeAttrs.cpp.inc"
+      >();
+}
+
+LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
+                                                   NamedAttribute attr) {
+  StringRef name = attr.getName().getValue();
+  if (name == getLayerAttrName()) {
+    auto layer = dyn_cast<IntegerAttr>(attr.getValue());
+    if (!layer || layer.getInt() < 0)
+      return op->emitError()
+             << "'" << name << "' must be a non-negative integer attribute";
+    return success();
+  }
+  if (name == getScopeAttrName()) {
+    if (!isa<FlatSymbolRefAttr>(attr.getValue()))
+      return op->emitError()
+             << "'" << name << "' must be a flat symbol reference";
+    return success();
+  }
+  if (name == getArchitectureAttrName()) {
+    if (!isa<StringAttr>(attr.getValue()))
+      return op->emitError() << "'" << name << "' must be a string attribute";
+    return success();
+  }
+  return op->emitError() << "unknown moe dialect attribute '" << name << "'";
+}
+
+LogicalResult
+RopeScalingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                        RopeScalingKind kind, APFloat factorValue,
+                        APFloat lowFreqValue, APFloat highFreqValue,
+                        int64_t originalMaxPosition, APFloat betaFastValue,
+                        APFloat betaSlowValue, APFloat attentionValue) {
+  double factor = factorValue.convertToDouble();
+  double lowFreqFactor = lowFreqValue.convertToDouble();
+  double highFreqFactor = highFreqValue.convertToDouble();
+  double betaFast = betaFastValue.convertToDouble();
+  double betaSlow = betaSlowValue.convertToDouble();
+  double attentionFactor = attentionValue.convertToDouble();
+  if (!(factor > 0))
+    return emitError() << "rope scaling factor must be positive, got "
+                       << factor;
+  bool needsOriginal = kind != RopeScalingKind::linear;
+  if (needsOriginal && originalMaxPosition <= 0)
+    return emitError() << "rope scaling '" << stringifyRopeScalingKind(kind)
+                       << "' needs a positive original_max_position";
+  if (kind == RopeScalingKind::llama3 &&
+      !(lowFreqFactor > 0 && highFreqFactor > lowFreqFactor))
+    return emitError() << "llama3 rope scaling needs 0 < low_freq_factor < "
+                          "high_freq_factor, got "
+                       << lowFreqFactor << " and " << highFreqFactor;
+  if (kind == RopeScalingKind::yarn &&
+      !(betaFast > betaSlow && betaSlow > 0))
+    return emitError() << "yarn rope scaling needs beta_fast > beta_slow > 0";
+  if (attentionFactor < 0)
+    return emitError() << "rope scaling attention_factor must not be negative";
+  return success();
+}
+
+std::optional<int64_t> mlir::moe::getLayerIndex(Operation *op) {
+  if (auto attr = op->getAttrOfType<IntegerAttr>(MoeDialect::getLayerAttrName()))
+    return attr.getInt();
+  return std::nullopt;
+}
+
+void mlir::moe::setLayerIndex(Operation *op, int64_t layer) {
+  op->setAttr(MoeDialect::getLayerAttrName(),
+              IntegerAttr::get(IntegerType::get(op->getContext(), 64), layer));
+}

@@ -1,0 +1,19 @@
+//===- InitMoe.cpp - Registration of everything moe provides --------------===//
+
+#include "moe/InitMoe.h"
+
+#include "moe/Dialect/MoeDialect.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+
+using namespace mlir;
+
+void mlir::moe::registerMoeDialects(DialectRegistry &registry) {
+  registry.insert<moe::MoeDialect>();
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+}
+
+void mlir::moe::registerMoePasses() {}

@@ -1,0 +1,51 @@
+# -*- Python -*-
+# The moe lit suite: FileCheck tests of the tools, integration tests that
+# drive the Python reference (transformers, peft, onnxruntime), and the
+# GoogleTest unit tests (unittests/, a suite of its own).
+
+import os
+import subprocess
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "MOE"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test", ".py"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.moe_obj_root, "test")
+config.excludes = ["Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py",
+                   "unittests", "fixtures.py", "conftest.py"]
+
+llvm_config.with_system_environment(["HOME", "TMP", "TEMP", "MOE_FIXTURE_CACHE"])
+llvm_config.use_default_substitutions()
+
+config.moe_tools_dir = os.path.join(config.moe_obj_root, "bin")
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.add_tool_substitutions(
+    ["moe-opt", "moe-translate", "moe-run", "mlir-runner"],
+    [config.moe_tools_dir, config.llvm_tools_dir])
+
+# Integration tests need the project's virtualenv (scripts/setup.sh makes it).
+# A missing or incomplete one is an error, never a silent skip.
+python = config.moe_python
+probe = subprocess.run(
+    [python, "-c", "import torch, transformers, peft, safetensors, numpy"],
+    capture_output=True, text=True) if os.path.exists(python) else None
+if probe is None or probe.returncode != 0:
+    lit_config.fatal(
+        "the test Python at %s cannot import torch, transformers, peft, "
+        "safetensors and numpy: run scripts/setup.sh first%s"
+        % (python, "" if probe is None else "\n" + probe.stderr))
+config.substitutions.append(("%python", python))
+config.substitutions.append(("%moe_src", config.moe_src_root))
+config.substitutions.append(("%moe_obj", config.moe_obj_root))
+config.substitutions.append(("%mlir_lib_dir", config.llvm_lib_dir))
+config.environment["PYTHONPATH"] = os.path.join(config.moe_src_root, "python")
+config.environment["MOE_BIN"] = config.moe_tools_dir
+# Fixtures are made once per build tree and shared between tests.
+config.environment["MOE_FIXTURE_CACHE"] = os.environ.get(
+    "MOE_FIXTURE_CACHE", os.path.join(config.moe_obj_root, "fixtures"))
+config.environment["OMP_NUM_THREADS"] = "1"
+config.environment["TOKENIZERS_PARALLELISM"] = "false"
+config.environment["HF_HUB_OFFLINE"] = "1"
