@@ -19,11 +19,16 @@ config.excludes = ["Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py",
 
 llvm_config.with_system_environment(["HOME", "TMP", "TEMP", "MOE_FIXTURE_CACHE"])
 llvm_config.use_default_substitutions()
+# %python is the project's virtualenv (checked below), not lit's own Python.
+config.substitutions = [(key, value) for key, value in config.substitutions
+                        if key != "%python"]
+config.substitutions.append(("%python", '"%s"' % config.moe_python))
 
 config.moe_tools_dir = os.path.join(config.moe_obj_root, "bin")
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(
-    ["moe-opt", "moe-translate", "moe-run", "mlir-runner"],
+    ["moe-opt", "moe-translate", "moe-run", "mlir-runner",
+     "safetensors-header-fuzzer"],
     [config.moe_tools_dir, config.llvm_tools_dir])
 
 # Integration tests need the project's virtualenv (scripts/setup.sh makes it).
@@ -37,7 +42,6 @@ if probe is None or probe.returncode != 0:
         "the test Python at %s cannot import torch, transformers, peft, "
         "safetensors and numpy: run scripts/setup.sh first%s"
         % (python, "" if probe is None else "\n" + probe.stderr))
-config.substitutions.append(("%python", python))
 config.substitutions.append(("%moe_src", config.moe_src_root))
 config.substitutions.append(("%moe_obj", config.moe_obj_root))
 config.substitutions.append(("%mlir_lib_dir", config.llvm_lib_dir))

@@ -12,7 +12,7 @@ namespace moe {
 void registerMoeDialects(DialectRegistry &registry);
 
 /// Registers the moe passes and pipelines with the global pass registry.
-void registerMoePasses();
+void registerAllMoePasses();
 } // namespace moe
 } // namespace mlir
 

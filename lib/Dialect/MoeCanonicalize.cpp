@@ -53,15 +53,16 @@ struct SingleExpertToFfn : OpRewritePattern<ExpertsOp> {
   LogicalResult matchAndRewrite(ExpertsOp op,
                                 PatternRewriter &rewriter) const override {
     auto up = cast<RankedTensorType>(op.getUp().getType());
-    if (up.getShape()[0] != 1 || op.getSharedUp() || !isUnitGate(op.getWeights()))
-      return rewriter.notifyMatchFailure(op, "not a single always-chosen expert");
+    if (up.getShape()[0] != 1 || op.getSharedUp() ||
+        !isUnitGate(op.getWeights()))
+      return rewriter.notifyMatchFailure(op,
+                                         "not a single always-chosen expert");
     Location loc = op.getLoc();
-    auto ffn = FfnOp::create(
-        rewriter, loc, op.getType(), op.getInput(),
-        firstExpert(rewriter, loc, op.getGate()),
-        firstExpert(rewriter, loc, op.getUp()),
-        firstExpert(rewriter, loc, op.getDown()), Value(), Value(), Value(),
-        op.getActivation());
+    auto ffn = FfnOp::create(rewriter, loc, op.getType(), op.getInput(),
+                             firstExpert(rewriter, loc, op.getGate()),
+                             firstExpert(rewriter, loc, op.getUp()),
+                             firstExpert(rewriter, loc, op.getDown()), Value(),
+                             Value(), Value(), op.getActivation());
     ffn->setDiscardableAttrs(op->getDiscardableAttrDictionary());
     rewriter.replaceOp(op, ffn);
     return success();

@@ -3,9 +3,11 @@
 #include "moe/Dialect/MoeDialect.h"
 #include "moe/Dialect/MoeOps.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -76,8 +78,7 @@ RopeScalingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "llama3 rope scaling needs 0 < low_freq_factor < "
                           "high_freq_factor, got "
                        << lowFreqFactor << " and " << highFreqFactor;
-  if (kind == RopeScalingKind::yarn &&
-      !(betaFast > betaSlow && betaSlow > 0))
+  if (kind == RopeScalingKind::yarn && !(betaFast > betaSlow && betaSlow > 0))
     return emitError() << "yarn rope scaling needs beta_fast > beta_slow > 0";
   if (attentionFactor < 0)
     return emitError() << "rope scaling attention_factor must not be negative";
@@ -85,7 +86,8 @@ RopeScalingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
 }
 
 std::optional<int64_t> mlir::moe::getLayerIndex(Operation *op) {
-  if (auto attr = op->getAttrOfType<IntegerAttr>(MoeDialect::getLayerAttrName()))
+  if (auto attr =
+          op->getAttrOfType<IntegerAttr>(MoeDialect::getLayerAttrName()))
     return attr.getInt();
   return std::nullopt;
 }
@@ -93,4 +95,26 @@ std::optional<int64_t> mlir::moe::getLayerIndex(Operation *op) {
 void mlir::moe::setLayerIndex(Operation *op, int64_t layer) {
   op->setAttr(MoeDialect::getLayerAttrName(),
               IntegerAttr::get(IntegerType::get(op->getContext(), 64), layer));
+}
+
+bool mlir::moe::isWeight(Value value) {
+  Operation *op = value.getDefiningOp();
+  if (!op)
+    return false;
+  if (isWeightExpression(op))
+    return true;
+  if (auto constant = dyn_cast<arith::ConstantOp>(op))
+    return isa<DenseElementsAttr>(constant.getValue()) &&
+           isa<FloatType>(getElementTypeOrSelf(constant.getType()));
+  if (isa<tensor::ExtractSliceOp, tensor::CollapseShapeOp,
+          tensor::ExpandShapeOp>(op))
+    return isWeight(op->getOperand(0));
+  return false;
+}
+
+void LayerTagger::notifyOperationInserted(Operation *op,
+                                          OpBuilder::InsertPoint) {
+  if (layer < 0 || llvm::any_of(op->getResults(), isWeight))
+    return;
+  setLayerIndex(op, layer);
 }

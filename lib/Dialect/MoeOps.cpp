@@ -1,6 +1,7 @@
 //===- MoeOps.cpp - Operations of the moe dialect -------------------------===//
 
 #include "moe/Dialect/MoeOps.h"
+#include "moe/Support/Format.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
@@ -18,20 +19,8 @@ static RankedTensorType tensorOf(Value value) {
   return cast<RankedTensorType>(value.getType());
 }
 
-static std::string formatDim(int64_t dim) {
-  return ShapedType::isDynamic(dim) ? "?" : std::to_string(dim);
-}
-
-static std::string formatShape(ArrayRef<int64_t> shape) {
-  std::string text = "[";
-  for (auto [i, dim] : llvm::enumerate(shape))
-    text += (i ? ", " : "") + formatDim(dim);
-  return text + "]";
-}
-
 static bool dimsAgree(int64_t lhs, int64_t rhs) {
-  return ShapedType::isDynamic(lhs) || ShapedType::isDynamic(rhs) ||
-         lhs == rhs;
+  return ShapedType::isDynamic(lhs) || ShapedType::isDynamic(rhs) || lhs == rhs;
 }
 
 static LogicalResult expectRank(Operation *op, StringRef name, Value value,
@@ -60,10 +49,9 @@ static LogicalResult expectDim(Operation *op, StringRef name, Value value,
   if (dim < 0)
     dim += shape.size();
   if (!dimsAgree(shape[dim], expected))
-    return op->emitOpError()
-           << "dimension " << dim << " of '" << name << "' is "
-           << formatDim(shape[dim]) << " but " << what << " is "
-           << formatDim(expected);
+    return op->emitOpError() << "dimension " << dim << " of '" << name
+                             << "' is " << formatDim(shape[dim]) << " but "
+                             << what << " is " << formatDim(expected);
   return success();
 }
 
@@ -85,9 +73,8 @@ static LogicalResult expectSameElementType(Operation *op) {
     auto type = cast<RankedTensorType>(value.getType());
     if (element && isa<FloatType>(type.getElementType()) &&
         type.getElementType() != element)
-      return op->emitOpError() << "expects the result element type "
-                               << element << ", got "
-                               << type.getElementType();
+      return op->emitOpError() << "expects the result element type " << element
+                               << ", got " << type.getElementType();
   }
   return success();
 }
@@ -131,8 +118,7 @@ static LogicalResult verifyRouting(Operation *op, Value input, Value weights,
   if (!ShapedType::isDynamic(k) && !ShapedType::isDynamic(numExperts) &&
       k > numExperts)
     return op->emitOpError() << "routes each token to " << k
-                             << " experts but only " << numExperts
-                             << " exist";
+                             << " experts but only " << numExperts << " exist";
   return success();
 }
 
@@ -200,8 +186,8 @@ static LogicalResult verifySharedExpert(Operation *op, Value input,
     if (failed(expectRank(op, "shared_expert_gate", sharedExpertGate, 2)) ||
         failed(expectDim(op, "shared_expert_gate", sharedExpertGate, 0, 1,
                          "a single gate row")) ||
-        failed(expectDim(op, "shared_expert_gate", sharedExpertGate, 1,
-                         hidden, "the input hidden size")))
+        failed(expectDim(op, "shared_expert_gate", sharedExpertGate, 1, hidden,
+                         "the input hidden size")))
       return failure();
   }
   return success();
@@ -230,8 +216,9 @@ static ParseResult parseParamRef(OpAsmParser &parser, FlatSymbolRefAttr &scope,
   return success();
 }
 
-static void printParamRef(OpAsmPrinter &printer, ParamOp, FlatSymbolRefAttr scope,
-                          StringAttr key, IntegerAttr index) {
+static void printParamRef(OpAsmPrinter &printer, ParamOp,
+                          FlatSymbolRefAttr scope, StringAttr key,
+                          IntegerAttr index) {
   printer.printSymbolName(scope.getValue());
   printer << "::";
   printer.printString(key.getValue());
@@ -276,9 +263,9 @@ static LogicalResult verifyUniformInputs(Operation *op, ValueRange inputs) {
   Type first = inputs.front().getType();
   for (auto [i, input] : llvm::enumerate(inputs))
     if (input.getType() != first)
-      return op->emitOpError() << "expects every input to have the type "
-                               << first << " of input #0, but input #" << i
-                               << " has " << input.getType();
+      return op->emitOpError()
+             << "expects every input to have the type " << first
+             << " of input #0, but input #" << i << " has " << input.getType();
   return success();
 }
 
@@ -372,8 +359,7 @@ LogicalResult EmbeddingOp::verify() {
 static LogicalResult verifyNorm(Operation *op, Value input, Value weight,
                                 Value bias, Value result, double epsilon) {
   if (epsilon < 0)
-    return op->emitOpError() << "epsilon must be non-negative, got "
-                             << epsilon;
+    return op->emitOpError() << "epsilon must be non-negative, got " << epsilon;
   int64_t features = tensorOf(input).getShape().back();
   if (failed(expectMinRank(op, "input", input, 1)) ||
       failed(verifyBias(op, "weight", weight, features,
@@ -483,8 +469,8 @@ LogicalResult AttentionOp::verify() {
 
 LogicalResult FfnOp::verify() {
   if (failed(expectMinRank(*this, "input", getInput(), 1)) ||
-      failed(verifyFfnWeights(*this, getInput(), getGate(), getUp(),
-                              getDown(), 0, "up", "gate", "down")))
+      failed(verifyFfnWeights(*this, getInput(), getGate(), getUp(), getDown(),
+                              0, "up", "gate", "down")))
     return failure();
   ArrayRef<int64_t> up = tensorOf(getUp()).getShape();
   if (getGateBias() && !getGate())
@@ -546,8 +532,8 @@ LogicalResult UniformGatingOp::verify() {
 
 LogicalResult ExpertsOp::verify() {
   if (failed(expectMinRank(*this, "input", getInput(), 1)) ||
-      failed(verifyFfnWeights(*this, getInput(), getGate(), getUp(),
-                              getDown(), 1, "up", "gate", "down")) ||
+      failed(verifyFfnWeights(*this, getInput(), getGate(), getUp(), getDown(),
+                              1, "up", "gate", "down")) ||
       failed(verifyRouting(*this, getInput(), getWeights(), getIndices(),
                            tensorOf(getUp()).getShape()[0])) ||
       failed(verifySharedExpert(*this, getInput(), getSharedGate(),
@@ -568,8 +554,8 @@ LogicalResult RoutedLinearOp::verify() {
   if (failed(expectDim(*this, "weight", getWeight(), 2,
                        tensorOf(getInput()).getShape().back(),
                        "the input feature size")) ||
-      failed(verifyRouting(*this, getInput(), getWeights(), getIndices(),
-                           w[0])))
+      failed(
+          verifyRouting(*this, getInput(), getWeights(), getIndices(), w[0])))
     return failure();
   if (getBias()) {
     if (failed(expectRank(*this, "bias", getBias(), 2)) ||
@@ -630,8 +616,8 @@ LogicalResult MixtureOfLoraOp::verify() {
 
 LogicalResult FusedMoeOp::verify() {
   if (failed(expectMinRank(*this, "input", getInput(), 1)) ||
-      failed(verifyFfnWeights(*this, getInput(), getGate(), getUp(),
-                              getDown(), 1, "up", "gate", "down")) ||
+      failed(verifyFfnWeights(*this, getInput(), getGate(), getUp(), getDown(),
+                              1, "up", "gate", "down")) ||
       failed(verifySharedExpert(*this, getInput(), getSharedGate(),
                                 getSharedUp(), getSharedDown(),
                                 getSharedExpertGate())))

@@ -3,6 +3,7 @@
 #include "moe/InitMoe.h"
 
 #include "moe/Dialect/MoeDialect.h"
+#include "moe/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -16,4 +17,4 @@ void mlir::moe::registerMoeDialects(DialectRegistry &registry) {
   registerAllExtensions(registry);
 }
 
-void mlir::moe::registerMoePasses() {}
+void mlir::moe::registerAllMoePasses() { registerMoePasses(); }

@@ -31,8 +31,9 @@ TEST_F(MoeDialectTest, LayerIndexRoundTrips) {
   OpBuilder builder(&context);
   auto module = ModuleOp::create(builder.getUnknownLoc());
   builder.setInsertionPointToEnd(module.getBody());
-  auto scope = moe::ScopeOp::create(builder, builder.getUnknownLoc(), "base",
-                                    "models/base", moe::ScopeFormat::huggingface);
+  auto scope =
+      moe::ScopeOp::create(builder, builder.getUnknownLoc(), "base",
+                           "models/base", moe::ScopeFormat::huggingface);
   auto type = RankedTensorType::get({4, 8}, builder.getF32Type());
   auto param = moe::ParamOp::create(
       builder, builder.getUnknownLoc(), type,
@@ -78,8 +79,7 @@ TEST_F(MoeDialectTest, ComputeOpsAreNotWeightExpressions) {
       )mlir",
       &context);
   ASSERT_TRUE(module);
-  module->walk([](moe::LinearOp op) {
-    EXPECT_FALSE(moe::isWeightExpression(op));
-  });
+  module->walk(
+      [](moe::LinearOp op) { EXPECT_FALSE(moe::isWeightExpression(op)); });
 }
 } // namespace

@@ -13,7 +13,7 @@
 
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
-  mlir::moe::registerMoePasses();
+  mlir::moe::registerAllMoePasses();
   mlir::DialectRegistry registry;
   mlir::moe::registerMoeDialects(registry);
   return mlir::asMainReturnCode(mlir::MlirOptMain(

@@ -4,6 +4,7 @@
 #define MOE_DIALECT_MOEOPS_H
 
 #include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/IR/SymbolTable.h"
@@ -20,10 +21,24 @@ inline bool isWeightExpression(Operation *op) {
   return op->hasTrait<OpTrait::WeightExpression>();
 }
 
+/// True when `value` is a weight: the result of a weight expression (an op
+/// with the WeightExpression trait), of a float arith.constant, or of a
+/// tensor.extract_slice / collapse_shape / expand_shape of a weight.
+bool isWeight(Value value);
+
 /// The decoder layer an operation belongs to, from its `moe.layer`
 /// attribute.
 std::optional<int64_t> getLayerIndex(Operation *op);
 void setLayerIndex(Operation *op, int64_t layer);
+
+/// Tags every compute operation (not weights) that a builder inserts with
+/// the decoder layer `layer` (none while it is negative).
+struct LayerTagger : public OpBuilder::Listener {
+  explicit LayerTagger(int64_t layer = -1) : layer(layer) {}
+  void notifyOperationInserted(Operation *op,
+                               OpBuilder::InsertPoint previous) override;
+  int64_t layer;
+};
 } // namespace mlir::moe
 
 #endif // MOE_DIALECT_MOEOPS_H

@@ -1,0 +1,51 @@
+//===- Checkpoint.h - Tensors of a checkpoint directory ---------*- C++ -*-===//
+
+#ifndef MOE_WEIGHTS_CHECKPOINT_H
+#define MOE_WEIGHTS_CHECKPOINT_H
+
+#include "moe/Weights/SafeTensors.h"
+
+#include "llvm/ADT/StringMap.h"
+
+namespace mlir::moe::weights {
+
+/// The tensors of a checkpoint: one safetensors file, a directory with
+/// `model.safetensors` (or `adapter_model.safetensors`), or a sharded
+/// directory with `model.safetensors.index.json`. Opening reads every
+/// header and validates the index (every shard it names exists and holds the
+/// tensors the index assigns to it; no tensor in two shards).
+class Checkpoint {
+public:
+  /// `path` is a .safetensors file or a directory; in a directory the index
+  /// file wins over a single file. `stem` names the files looked for
+  /// ("model" or "adapter_model").
+  static llvm::Expected<std::unique_ptr<Checkpoint>>
+  open(llvm::StringRef path, llvm::StringRef stem = "model");
+
+  llvm::StringRef path() const { return rootPath; }
+  /// Tensor names in a deterministic order (sorted).
+  std::vector<std::string> names() const;
+  /// The entry of `name` and the file holding it; null if absent.
+  const TensorInfo *find(llvm::StringRef name) const;
+  SafeTensorsFile *fileOf(llvm::StringRef name) const;
+
+  /// The raw bytes of tensor `name`.
+  llvm::Expected<llvm::ArrayRef<uint8_t>> bytes(llvm::StringRef name) const;
+  /// Tensor `name` as floats (converted from F64/F16/BF16); an error names
+  /// the tensor when its dtype is not a readable float.
+  llvm::Expected<std::vector<float>> readF32(llvm::StringRef name) const;
+  /// Like readF32, into caller memory of exactly numElements() floats.
+  llvm::Error readF32Into(llvm::StringRef name,
+                          llvm::MutableArrayRef<float> dest) const;
+
+private:
+  explicit Checkpoint(std::string root) : rootPath(std::move(root)) {}
+
+  std::string rootPath;
+  std::vector<std::unique_ptr<SafeTensorsFile>> files;
+  llvm::StringMap<std::pair<SafeTensorsFile *, const TensorInfo *>> tensors;
+};
+
+} // namespace mlir::moe::weights
+
+#endif // MOE_WEIGHTS_CHECKPOINT_H

@@ -1,0 +1,53 @@
+//===- WeightEvaluator.h - Values of weight expressions ---------*- C++ -*-===//
+
+#ifndef MOE_WEIGHTS_WEIGHTEVALUATOR_H
+#define MOE_WEIGHTS_WEIGHTEVALUATOR_H
+
+#include "moe/Weights/Checkpoint.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Value.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringMap.h"
+
+#include <memory>
+#include <vector>
+
+namespace mlir::moe {
+
+/// A dense row-major float tensor in host memory.
+struct HostTensor {
+  llvm::SmallVector<int64_t, 4> shape;
+  std::vector<float> data;
+
+  int64_t numElements() const;
+};
+
+/// Computes weights from the checkpoints their scopes name. Checkpoints are
+/// opened once (headers only) and read lazily; results are cached per value.
+class WeightEvaluator {
+public:
+  explicit WeightEvaluator(ModuleOp module) : module(module) {}
+
+  /// The value of weight `value` as floats. Errors name the operation, the
+  /// scope and the tensor at fault.
+  llvm::Expected<std::shared_ptr<const HostTensor>> evaluate(Value value);
+
+  /// The checkpoint behind scope `name` of the module.
+  llvm::Expected<weights::Checkpoint *> checkpoint(llvm::StringRef name);
+
+  /// Forgets cached values (not checkpoints), to bound memory between
+  /// independent evaluations.
+  void clearValues() { values.clear(); }
+
+private:
+  llvm::Expected<HostTensor> compute(Operation *op);
+
+  ModuleOp module;
+  llvm::StringMap<std::unique_ptr<weights::Checkpoint>> checkpoints;
+  llvm::DenseMap<Value, std::shared_ptr<const HostTensor>> values;
+};
+
+} // namespace mlir::moe
+
+#endif // MOE_WEIGHTS_WEIGHTEVALUATOR_H

@@ -1,0 +1,182 @@
+//===- ModelFunctions.cpp - Working with model functions ------------------===//
+
+#include "moe/Transforms/ModelFunctions.h"
+
+#include "moe/Dialect/MoeOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/DenseMap.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+SmallVector<func::FuncOp> mlir::moe::getModelFunctions(ModuleOp module) {
+  SmallVector<func::FuncOp> functions;
+  for (auto func : module.getOps<func::FuncOp>())
+    if (func->hasAttr(MoeDialect::getScopeAttrName()))
+      functions.push_back(func);
+  return functions;
+}
+
+FailureOr<func::FuncOp> mlir::moe::lookupModelFunction(ModuleOp module,
+                                                       StringRef name,
+                                                       StringRef role) {
+  auto func = module.lookupSymbol<func::FuncOp>(name);
+  if (!func || func.isExternal()) {
+    module.emitError() << "no function '" << name << "' for the " << role
+                       << " model";
+    return failure();
+  }
+  return func;
+}
+
+SmallVector<Operation *> mlir::moe::getComputeOps(func::FuncOp func) {
+  SmallVector<Operation *> ops;
+  func.walk<WalkOrder::PreOrder>([&](Operation *op) {
+    if (op == func || op->hasTrait<::mlir::OpTrait::IsTerminator>() ||
+        (op->getNumResults() == 1 && isWeight(op->getResult(0))))
+      return;
+    ops.push_back(op);
+  });
+  return ops;
+}
+
+LogicalResult mlir::moe::verifySameStructure(func::FuncOp base,
+                                             func::FuncOp other) {
+  auto fail = [&](Operation *op) {
+    InFlightDiagnostic diag = other.emitError()
+                              << "model '" << other.getSymName()
+                              << "' does not have the structure of '"
+                              << base.getSymName() << "': ";
+    if (op)
+      diag.attachNote(op->getLoc()) << "at this operation";
+    return diag;
+  };
+  if (base.getFunctionType() != other.getFunctionType())
+    return fail(nullptr) << "its signature " << other.getFunctionType()
+                         << " differs from " << base.getFunctionType();
+  SmallVector<Operation *> baseOps = getComputeOps(base);
+  SmallVector<Operation *> otherOps = getComputeOps(other);
+  if (baseOps.size() != otherOps.size())
+    return fail(nullptr) << "it has " << otherOps.size()
+                         << " compute operations, the base has "
+                         << baseOps.size();
+  // Where each compute result comes from, to compare the wiring.
+  DenseMap<Value, std::pair<size_t, unsigned>> baseResults, otherResults;
+  auto record = [](DenseMap<Value, std::pair<size_t, unsigned>> &results,
+                   Operation *op, size_t index) {
+    for (OpResult result : op->getResults())
+      results[result] = {index, result.getResultNumber()};
+  };
+  for (size_t i = 0; i < baseOps.size(); ++i) {
+    Operation *mine = baseOps[i], *theirs = otherOps[i];
+    // A linear layer with a LoRA adapter stands where the base has the
+    // plain layer: compare input and base weight only.
+    bool adapted = isa<LoraLinearOp>(mine) || isa<LoraLinearOp>(theirs);
+    if (adapted) {
+      auto unpack =
+          [](Operation *op) -> std::optional<std::pair<Value, Value>> {
+        if (auto linear = dyn_cast<LinearOp>(op))
+          return std::pair(linear.getInput(), linear.getWeight());
+        if (auto lora = dyn_cast<LoraLinearOp>(op))
+          return std::pair(lora.getInput(), lora.getWeight());
+        return std::nullopt;
+      };
+      auto a = unpack(mine), b = unpack(theirs);
+      if (!a || !b)
+        return fail(theirs)
+               << "operation #" << i << " is '" << theirs->getName()
+               << "' where the base has '" << mine->getName() << "'";
+      if (mine->getResultTypes() != theirs->getResultTypes() ||
+          a->second.getType() != b->second.getType())
+        return fail(theirs) << "operation #" << i << " ('" << theirs->getName()
+                            << "') has types differing from the base";
+    } else {
+      if (mine->getName() != theirs->getName())
+        return fail(theirs)
+               << "operation #" << i << " is '" << theirs->getName()
+               << "' where the base has '" << mine->getName() << "'";
+      if (mine->getResultTypes() != theirs->getResultTypes())
+        return fail(theirs) << "operation #" << i << " ('" << theirs->getName()
+                            << "') has result types differing from the base";
+      if (mine->getRawDictionaryAttrs() != theirs->getRawDictionaryAttrs() ||
+          mine->getPropertiesAsAttribute() !=
+              theirs->getPropertiesAsAttribute())
+        return fail(theirs) << "operation #" << i << " ('" << theirs->getName()
+                            << "') has attributes differing from the base";
+      if (mine->getNumOperands() != theirs->getNumOperands())
+        return fail(theirs)
+               << "operation #" << i << " ('" << theirs->getName() << "') has "
+               << theirs->getNumOperands() << " operands, the base's has "
+               << mine->getNumOperands();
+    }
+    unsigned compared = adapted ? 1 : mine->getNumOperands();
+    for (unsigned o = 0; o < compared; ++o) {
+      Value a = mine->getOperand(o), b = theirs->getOperand(o);
+      bool wired;
+      if (isWeight(a) || isWeight(b))
+        wired = isWeight(a) && isWeight(b) && a.getType() == b.getType();
+      else if (auto arg = dyn_cast<BlockArgument>(a))
+        wired = isa<BlockArgument>(b) &&
+                cast<BlockArgument>(b).getArgNumber() == arg.getArgNumber();
+      else
+        wired = baseResults.lookup(a) == otherResults.lookup(b);
+      if (!wired)
+        return fail(theirs)
+               << "operand #" << o << " of operation #" << i << " ('"
+               << theirs->getName() << "') is not wired as in the base";
+    }
+    record(baseResults, mine, i);
+    record(otherResults, theirs, i);
+  }
+  return success();
+}
+
+Value WeightCloner::clone(OpBuilder &builder, Value value) {
+  Block *destination = builder.getInsertionBlock();
+  if (value.getParentBlock() == destination)
+    return value;
+  if (Value mapped = mapping.lookupOrNull(value))
+    return mapped;
+  Operation *op = value.getDefiningOp();
+  for (Value operand : op->getOperands())
+    clone(builder, operand);
+  Operation *copy = builder.clone(*op, mapping);
+  return copy->getResult(cast<OpResult>(value).getResultNumber());
+}
+
+void mlir::moe::decomposeFfn(FfnOp op) {
+  OpBuilder builder(op);
+  LayerTagger tagger(getLayerIndex(op).value_or(-1));
+  builder.setListener(&tagger);
+  Location loc = op.getLoc();
+  auto project = [&](Value input, Value weight, Value bias) -> Value {
+    auto inputType = cast<RankedTensorType>(input.getType());
+    SmallVector<int64_t> shape(inputType.getShape());
+    shape.back() = cast<RankedTensorType>(weight.getType()).getShape()[0];
+    return LinearOp::create(
+        builder, loc, RankedTensorType::get(shape, inputType.getElementType()),
+        input, weight, bias);
+  };
+  // The importer's order (gate, up, down), so that functions decomposed
+  // either way keep one structure.
+  Value gate;
+  if (op.getGate())
+    gate = project(op.getInput(), op.getGate(), op.getGateBias());
+  Value up = project(op.getInput(), op.getUp(), op.getUpBias());
+  Value middle =
+      gate ? GluOp::create(builder, loc, gate, up, op.getActivation())
+                 .getResult()
+           : ActivationOp::create(builder, loc, up, op.getActivation())
+                 .getResult();
+  Value down = project(middle, op.getDown(), op.getDownBias());
+  op.getResult().replaceAllUsesWith(down);
+  op.erase();
+}
+
+std::string mlir::moe::getLinearModulePath(Value weight) {
+  auto param = weight.getDefiningOp<ParamOp>();
+  if (!param || param.getIndexAttr() || !param.getKey().ends_with(".weight"))
+    return "";
+  return param.getKey().drop_back(strlen(".weight")).str();
+}

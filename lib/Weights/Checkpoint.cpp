@@ -1,0 +1,242 @@
+//===- Checkpoint.cpp - Tensors of a checkpoint directory -----------------===//
+
+#include "moe/Weights/Checkpoint.h"
+
+#include "StrictJson.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/Path.h"
+
+#include <set>
+
+using namespace mlir::moe::weights;
+using detail::quoted;
+using llvm::Error;
+using llvm::Expected;
+using llvm::StringRef;
+using llvm::Twine;
+
+static Error makeError(const Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+static std::string joinPath(StringRef dir, StringRef name) {
+  llvm::SmallString<256> path(dir);
+  llvm::sys::path::append(path, name);
+  return path.str().str();
+}
+
+/// A shard name of an index must name a file directly inside the
+/// directory: no separators, no `.`/`..`, nothing absolute.
+static bool isPlainFileName(StringRef name) {
+  return !name.empty() && name != "." && name != ".." &&
+         name.find_first_of(llvm::StringRef("/\\\0", 3)) == StringRef::npos;
+}
+
+static std::string describeDuplicate(const detail::DuplicateJsonKey &dup) {
+  std::string message = "duplicate key " + quoted(dup.key);
+  if (!dup.path.empty())
+    message += " in " + quoted(detail::formatJsonPath(dup.path));
+  return message;
+}
+
+namespace {
+/// The private members of Checkpoint that open() fills in.
+struct CheckpointContents {
+  std::vector<std::unique_ptr<SafeTensorsFile>> &files;
+  llvm::StringMap<std::pair<SafeTensorsFile *, const TensorInfo *>> &tensors;
+};
+} // namespace
+
+static Error addSingleFile(CheckpointContents contents, StringRef filePath) {
+  Expected<std::unique_ptr<SafeTensorsFile>> file =
+      SafeTensorsFile::open(filePath);
+  if (!file)
+    return file.takeError();
+  for (const TensorInfo &info : (*file)->tensors())
+    contents.tensors[info.name] = {file->get(), &info};
+  contents.files.push_back(std::move(*file));
+  return Error::success();
+}
+
+/// Opens the shards an index names and checks that they agree with it.
+static Error addIndexedShards(CheckpointContents contents, StringRef dir,
+                              StringRef indexPath) {
+  llvm::sys::fs::file_status status;
+  if (std::error_code ec = llvm::sys::fs::status(indexPath, status))
+    return makeError(indexPath + ": " + ec.message());
+  if (status.type() != llvm::sys::fs::file_type::regular_file)
+    return makeError(indexPath + ": not a regular file");
+  if (status.getSize() > kMaxHeaderSize)
+    return makeError(indexPath + ": index of " + Twine(status.getSize()) +
+                     " bytes exceeds the limit of " + Twine(kMaxHeaderSize));
+  auto buffer = llvm::MemoryBuffer::getFile(indexPath, /*IsText=*/false,
+                                            /*RequiresNullTerminator=*/false);
+  if (!buffer)
+    return makeError(indexPath + ": " + buffer.getError().message());
+
+  detail::StrictJson parsed = detail::parseJsonStrictly((*buffer)->getBuffer());
+  if (!parsed.syntaxError.empty())
+    return makeError(indexPath + ": not valid JSON: " + parsed.syntaxError);
+  if (parsed.duplicate)
+    return makeError(indexPath + ": " + describeDuplicate(*parsed.duplicate));
+  const llvm::json::Object *root = parsed.value->getAsObject();
+  const llvm::json::Object *weightMap =
+      root ? root->getObject("weight_map") : nullptr;
+  if (!weightMap)
+    return makeError(indexPath + ": no \"weight_map\" object");
+
+  // Tensor -> shard file name, sorted for stable messages.
+  std::map<std::string, std::string> assignment;
+  for (const auto &[tensor, fileValue] : *weightMap) {
+    std::optional<StringRef> fileName = fileValue.getAsString();
+    if (!fileName)
+      return makeError(indexPath + ": weight_map entry of tensor " +
+                       quoted(tensor.str()) + " is not a string");
+    assignment[tensor.str()] = fileName->str();
+  }
+
+  // Every shard once, checked to be a file of this directory, then opened.
+  std::map<std::string, std::string> firstTensorOf;
+  for (const auto &[tensor, fileName] : assignment)
+    firstTensorOf.try_emplace(fileName, tensor);
+  llvm::StringMap<SafeTensorsFile *> shards;
+  for (const auto &[fileName, tensor] : firstTensorOf) {
+    std::string described =
+        "shard " + quoted(fileName) + " (of tensor " + quoted(tensor) + ")";
+    if (!isPlainFileName(fileName))
+      return makeError(indexPath + ": " + described +
+                       " is not a plain file name inside the directory");
+    std::string shardPath = joinPath(dir, fileName);
+    if (!llvm::sys::fs::exists(shardPath))
+      return makeError(indexPath + ": " + described + " does not exist");
+    Expected<std::unique_ptr<SafeTensorsFile>> file =
+        SafeTensorsFile::open(shardPath);
+    if (!file)
+      return file.takeError();
+    shards[fileName] = file->get();
+    contents.files.push_back(std::move(*file));
+  }
+
+  for (const auto &[tensor, fileName] : assignment) {
+    SafeTensorsFile *shard = shards.lookup(fileName);
+    const TensorInfo *info = shard->find(tensor);
+    if (!info)
+      return makeError(indexPath + ": tensor " + quoted(tensor) +
+                       " is not in its shard " + quoted(fileName));
+    contents.tensors[tensor] = {shard, info};
+  }
+  // A shard may hold nothing but what the index assigns to it.
+  for (const auto &[fileName, firstTensor] : firstTensorOf) {
+    SafeTensorsFile *shard = shards.lookup(fileName);
+    for (const TensorInfo &info : shard->tensors()) {
+      auto listed = assignment.find(info.name);
+      if (listed == assignment.end())
+        return makeError(indexPath + ": shard " + quoted(fileName) +
+                         " holds tensor " + quoted(info.name) +
+                         ", which the index does not list");
+      if (listed->second != fileName)
+        return makeError(indexPath + ": tensor " + quoted(info.name) +
+                         " is in two shards, " + quoted(listed->second) +
+                         " (as indexed) and " + quoted(fileName));
+    }
+  }
+  return Error::success();
+}
+
+Expected<std::unique_ptr<Checkpoint>> Checkpoint::open(StringRef path,
+                                                       StringRef stem) {
+  llvm::sys::fs::file_status status;
+  if (std::error_code ec = llvm::sys::fs::status(path, status))
+    return makeError(path + ": " + ec.message());
+  std::unique_ptr<Checkpoint> checkpoint(new Checkpoint(path.str()));
+  CheckpointContents contents{checkpoint->files, checkpoint->tensors};
+
+  if (status.type() != llvm::sys::fs::file_type::directory_file) {
+    if (Error error = addSingleFile(contents, path))
+      return std::move(error);
+    return std::move(checkpoint);
+  }
+
+  std::string indexPath =
+      joinPath(path, (stem + ".safetensors.index.json").str());
+  if (llvm::sys::fs::exists(indexPath)) {
+    if (Error error = addIndexedShards(contents, path, indexPath))
+      return std::move(error);
+    return std::move(checkpoint);
+  }
+  std::string singlePath = joinPath(path, (stem + ".safetensors").str());
+  if (llvm::sys::fs::exists(singlePath)) {
+    if (Error error = addSingleFile(contents, singlePath))
+      return std::move(error);
+    return std::move(checkpoint);
+  }
+  return makeError(path + ": neither " + stem + ".safetensors.index.json nor " +
+                   stem + ".safetensors in this directory");
+}
+
+std::vector<std::string> Checkpoint::names() const {
+  std::vector<std::string> result;
+  result.reserve(tensors.size());
+  for (const auto &entry : tensors)
+    result.push_back(entry.getKey().str());
+  llvm::sort(result);
+  return result;
+}
+
+const TensorInfo *Checkpoint::find(StringRef name) const {
+  auto it = tensors.find(name);
+  return it == tensors.end() ? nullptr : it->second.second;
+}
+
+SafeTensorsFile *Checkpoint::fileOf(StringRef name) const {
+  auto it = tensors.find(name);
+  return it == tensors.end() ? nullptr : it->second.first;
+}
+
+Expected<llvm::ArrayRef<uint8_t>> Checkpoint::bytes(StringRef name) const {
+  auto it = tensors.find(name);
+  if (it == tensors.end())
+    return makeError(rootPath + ": no tensor " + quoted(name));
+  return it->second.first->bytes(*it->second.second);
+}
+
+Expected<std::vector<float>> Checkpoint::readF32(StringRef name) const {
+  const TensorInfo *info = find(name);
+  if (!info)
+    return makeError(rootPath + ": no tensor " + quoted(name));
+  if (!isReadableFloat(info->dtype))
+    return makeError(fileOf(name)->path() + ": tensor " + quoted(name) +
+                     " has dtype " + dtypeName(info->dtype) +
+                     ", which cannot be read as F32 (F64, F32, F16 and BF16 "
+                     "can)");
+  std::vector<float> values(info->numElements());
+  if (Error error = readF32Into(name, values))
+    return std::move(error);
+  return values;
+}
+
+Error Checkpoint::readF32Into(StringRef name,
+                              llvm::MutableArrayRef<float> dest) const {
+  auto it = tensors.find(name);
+  if (it == tensors.end())
+    return makeError(rootPath + ": no tensor " + quoted(name));
+  auto [file, info] = it->second;
+  if (!isReadableFloat(info->dtype))
+    return makeError(file->path() + ": tensor " + quoted(name) + " has dtype " +
+                     dtypeName(info->dtype) +
+                     ", which cannot be read as F32 (F64, F32, F16 and BF16 "
+                     "can)");
+  if (dest.size() != info->numElements())
+    return makeError(file->path() + ": tensor " + quoted(name) + " has " +
+                     Twine(info->numElements()) + " elements, not " +
+                     Twine(dest.size()));
+  Expected<llvm::ArrayRef<uint8_t>> data = file->bytes(*info);
+  if (!data)
+    return data.takeError();
+  convertToF32(info->dtype, data->data(), dest.data(), dest.size());
+  return Error::success();
+}

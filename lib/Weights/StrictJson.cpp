@@ -1,0 +1,169 @@
+//===- StrictJson.cpp - JSON parsing that refuses duplicate keys ----------===//
+
+#include "StrictJson.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir::moe::weights::detail;
+
+namespace {
+/// One open object or array while scanning.
+struct ScanFrame {
+  bool isObject;
+  /// In an object: the next string is a key (after `{` or `,`).
+  bool expectKey;
+  /// In an object: the latest key; in an array: the element index.
+  std::string key;
+  size_t index = 0;
+  llvm::StringSet<> keys;
+};
+
+/// What a scan over the raw text found.
+struct ScanResult {
+  bool tooDeep = false;
+  std::optional<DuplicateJsonKey> duplicate;
+};
+} // namespace
+
+/// Decodes the JSON string starting at the quote `text[start]` and sets
+/// `next` past its closing quote (or to the end of an unterminated one).
+/// Escaped keys are decoded by llvm::json itself, so that two keys compare
+/// equal here exactly when llvm::json would merge them.
+static std::string readString(llvm::StringRef text, size_t start,
+                              size_t &next) {
+  size_t position = start + 1;
+  bool escaped = false;
+  while (position < text.size() && text[position] != '"') {
+    if (text[position] == '\\') {
+      escaped = true;
+      ++position; // The escaped character, a quote included, is skipped.
+    }
+    ++position;
+  }
+  next = std::min(position + 1, text.size());
+  llvm::StringRef raw = text.slice(start, next);
+  llvm::StringRef body =
+      raw.drop_front().drop_back(raw.size() >= 2 && raw.back() == '"' ? 1 : 0);
+  if (!escaped)
+    return body.str();
+  llvm::Expected<llvm::json::Value> decoded = llvm::json::parse(raw);
+  if (!decoded) {
+    // A malformed string: the parse of the whole text fails on it anyway.
+    llvm::consumeError(decoded.takeError());
+    return body.str();
+  }
+  return decoded->getAsString().value_or(body).str();
+}
+
+static std::vector<std::string> pathOf(llvm::ArrayRef<ScanFrame> stack) {
+  std::vector<std::string> path;
+  for (const ScanFrame &frame : stack)
+    path.push_back(frame.isObject ? frame.key
+                                  : "[" + std::to_string(frame.index) + "]");
+  return path;
+}
+
+/// Walks the text once, tracking strings and nesting only. It sees the same
+/// structure as a JSON parser on every well-formed prefix, which is all that
+/// matters: on malformed text the parser stops at the first fault, before
+/// nesting any deeper than the scan has checked.
+static ScanResult scanJson(llvm::StringRef text) {
+  ScanResult result;
+  std::vector<ScanFrame> stack;
+  size_t position = 0;
+  while (position < text.size()) {
+    char c = text[position];
+    switch (c) {
+    case '"': {
+      size_t next;
+      std::string string = readString(text, position, next);
+      position = next;
+      if (!stack.empty() && stack.back().isObject && stack.back().expectKey) {
+        ScanFrame &frame = stack.back();
+        frame.expectKey = false;
+        if (!frame.keys.insert(string).second && !result.duplicate)
+          result.duplicate = DuplicateJsonKey{
+              pathOf(llvm::ArrayRef(stack).drop_back()), string};
+        frame.key = std::move(string);
+      }
+      continue;
+    }
+    case '{':
+    case '[':
+      if (stack.size() >= kMaxJsonDepth) {
+        result.tooDeep = true;
+        return result;
+      }
+      stack.push_back(ScanFrame{c == '{', c == '{', "", 0, {}});
+      break;
+    case '}':
+    case ']':
+      if (!stack.empty())
+        stack.pop_back();
+      break;
+    case ',':
+      if (!stack.empty()) {
+        if (stack.back().isObject)
+          stack.back().expectKey = true;
+        else
+          ++stack.back().index;
+      }
+      break;
+    default:
+      break;
+    }
+    ++position;
+  }
+  return result;
+}
+
+StrictJson mlir::moe::weights::detail::parseJsonStrictly(llvm::StringRef text) {
+  StrictJson result;
+  ScanResult scan = scanJson(text);
+  if (scan.tooDeep) {
+    result.syntaxError =
+        "nesting deeper than " + std::to_string(kMaxJsonDepth) + " levels";
+    return result;
+  }
+  llvm::Expected<llvm::json::Value> value = llvm::json::parse(text);
+  if (!value) {
+    result.syntaxError = llvm::toString(value.takeError());
+    return result;
+  }
+  if (scan.duplicate) {
+    result.duplicate = std::move(scan.duplicate);
+    return result;
+  }
+  result.value = std::move(*value);
+  return result;
+}
+
+std::string
+mlir::moe::weights::detail::formatJsonPath(llvm::ArrayRef<std::string> path) {
+  std::string text;
+  for (const std::string &element : path) {
+    if (!text.empty() && !llvm::StringRef(element).starts_with("["))
+      text += '.';
+    text += element;
+  }
+  return text;
+}
+
+std::string mlir::moe::weights::detail::quoted(llvm::StringRef text) {
+  std::string result = "'";
+  for (unsigned char c : text) {
+    if (c == '\'' || c == '\\') {
+      result += '\\';
+      result += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      result += "\\x";
+      result += llvm::hexdigit(c >> 4, /*LowerCase=*/true);
+      result += llvm::hexdigit(c & 0xf, /*LowerCase=*/true);
+    } else {
+      result += static_cast<char>(c);
+    }
+  }
+  return result + "'";
+}

@@ -1,0 +1,55 @@
+//===- StrictJson.h - JSON parsing that refuses duplicate keys --*- C++ -*-===//
+//
+// llvm::json keeps the last of two equal keys without a word, and parses
+// nested values recursively without a depth limit. Checkpoint headers and
+// indices come from untrusted files, so they are parsed through here.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_LIB_WEIGHTS_STRICTJSON_H
+#define MOE_LIB_WEIGHTS_STRICTJSON_H
+
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mlir::moe::weights::detail {
+
+/// Deeper nesting is refused before llvm::json's recursive parser sees it.
+constexpr unsigned kMaxJsonDepth = 64;
+
+/// A key that occurs twice in one object.
+struct DuplicateJsonKey {
+  /// Keys (or `[index]` for arrays) leading from the root to the object.
+  std::vector<std::string> path;
+  std::string key;
+};
+
+/// The outcome of strictly parsing a JSON document. Exactly one of `value`,
+/// `syntaxError` (the reason, without a file name) and `duplicate` is set.
+struct StrictJson {
+  std::optional<llvm::json::Value> value;
+  std::string syntaxError;
+  std::optional<DuplicateJsonKey> duplicate;
+};
+
+/// Parses `text` as JSON, refusing documents nested deeper than
+/// kMaxJsonDepth and objects with two equal keys (compared after
+/// unescaping, so "a" and "\u0061" are equal). The first duplicate in text
+/// order is reported.
+StrictJson parseJsonStrictly(llvm::StringRef text);
+
+/// A path of DuplicateJsonKey as text: `shape[0].x`.
+std::string formatJsonPath(llvm::ArrayRef<std::string> path);
+
+/// `text` in single quotes, with control characters, quotes and
+/// backslashes escaped: names from files may hold anything.
+std::string quoted(llvm::StringRef text);
+
+} // namespace mlir::moe::weights::detail
+
+#endif // MOE_LIB_WEIGHTS_STRICTJSON_H
