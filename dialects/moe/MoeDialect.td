@@ -39,6 +39,9 @@ def Moe_Dialect : Dialect {
       the model was imported from.
     - `moe.architecture` (string) on a function: the architecture name of the
       source model (`LlamaForCausalLM`, ...).
+    - `moe.weights` (flat symbol reference) on a function: the function that
+      computes the weights bound to its trailing arguments (see
+      `moe-outline-weights`).
   }];
   let dependentDialects = ["::mlir::tensor::TensorDialect"];
   let useDefaultAttributePrinterParser = 1;
@@ -52,6 +55,9 @@ def Moe_Dialect : Dialect {
     }
     static constexpr ::llvm::StringLiteral getArchitectureAttrName() {
       return ::llvm::StringLiteral("moe.architecture");
+    }
+    static constexpr ::llvm::StringLiteral getWeightsAttrName() {
+      return ::llvm::StringLiteral("moe.weights");
     }
   }];
 }

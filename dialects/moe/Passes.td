@@ -44,11 +44,16 @@ def MixExperts : Pass<"moe-mix-experts", "::mlir::ModuleOp"> {
       own (`moe.routed_linear` each, down's router over the intermediate
       activation); `given` reads `model.layers.{l}.mlp.{gate,up,down}_proj.router.weight`.
     - `route-attention`: the q, k and v projections become `moe.routed_linear`
-      over the sources' projections, one router each; `given` reads
+      over the routed experts' projections, one router each; `given` reads
       `model.layers.{l}.self_attn.{q,k,v}_proj.router.weight`.
     - `global-router`: one router on the token embeddings, whose gating every
       mixed layer shares; `hidden` uses prototype slice 0 and `given` the
       tensor `model.router.weight`.
+
+    Seeds of random weights: the FFN router of layer `l` uses `seed + l`, the
+    router of projection `p` (1 gate, 2 up, 3 down, 4 q, 5 k, 6 v) in layer
+    `l` uses `seed + 1000 p + l`, the shared-expert gate of layer `l`
+    `seed + 7000 + l`, and the global router `seed`.
 
     Router weights of the `hidden`, `cheap-embed` and `given` modes are
     checked: a warning reports the condition number of a router whose rows
@@ -119,8 +124,8 @@ def MixAdapters : Pass<"moe-mix-adapters", "::mlir::ModuleOp"> {
     `y = x W^T + b + sum_e g_e(x) * scale_e * (x A_e^T) B_e^T`
 
     The router weight (`[E, in]`) is `noisy` (normal, std `router-std`, seed
-    `seed` plus the position of the layer), `uniform-random`
-    (`[-1/sqrt(in), 1/sqrt(in)]`), `zero` (every adapter scores
+    `seed + p` where `p` counts the adapted layers in program order from 0),
+    `uniform-random` (`[-1/sqrt(in), 1/sqrt(in)]`, same seeds), `zero` (every adapter scores
     `sigmoid(0) = 1/2`, or `1/E` with softmax) or `given` (the tensor
     `<module>.router.weight` of the safetensors file `router-weights`, module
     as in `model.layers.0.self_attn.q_proj`). `normalization` is `sigmoid`
@@ -219,6 +224,61 @@ def ReportParams : Pass<"moe-report-params", "::mlir::ModuleOp"> {
   let options = [
     Option<"outputPath", "output", "std::string", /*default=*/"\"\"",
            "JSON file to write the counts to">
+  ];
+}
+
+def FuseGating : Pass<"moe-fuse-gating"> {
+  let summary = "Fuses router, top-k gating and routed experts into one op";
+  let description = [{
+    Rewrites `moe.router` + `moe.topk_gating` + `moe.experts` into
+    `moe.fused_moe` (same function, the gating attributes move onto the fused
+    op), and gate-less `moe.uniform_gating` + `moe.experts` into a router-less
+    `moe.fused_moe` (the weighted mean of all experts). A routed op over one
+    expert whose gate weight is always 1 becomes a dense `moe.ffn`.
+
+    Does not fuse when the gating is shared (a global router whose choice
+    several layers read, or a router read elsewhere): fusing would compute
+    it once per user.
+  }];
+  let dependentDialects = ["::mlir::moe::MoeDialect"];
+}
+
+def OutlineWeights : Pass<"moe-outline-weights", "::mlir::ModuleOp"> {
+  let summary = "Moves the weights of model functions into functions of their own";
+  let description = [{
+    For every function `@f` that computes with weights, creates
+    `@f.weights() -> (weights...)` holding every weight expression `@f`
+    reads, and turns those weights into trailing arguments of `@f` (named
+    by a `moe.weight` argument attribute with the index of the result of
+    `@f.weights` it binds to). `@f` gets `moe.weights = @f.weights`.
+
+    After this, `@f` is plain tensor code that lowers to machine code,
+    while tools evaluate `@f.weights` from the checkpoints (memory-mapped)
+    and bind the results at run time.
+  }];
+  let dependentDialects = ["::mlir::moe::MoeDialect",
+                           "::mlir::func::FuncDialect"];
+}
+
+def TileAndVectorize : Pass<"moe-tile-and-vectorize", "::mlir::func::FuncOp"> {
+  let summary = "Tiles contractions and vectorises the tiles";
+  let description = [{
+    Tiles every linalg contraction (matmuls, batched matmuls, attention
+    scores...) into scf.for loops and vectorises the tiles. The two
+    innermost parallel dimensions and the innermost reduction get tiles of
+    `tile-sizes`, shrunk to the largest size that divides their static
+    extent, so that every tile is full and vectorises without masks; dynamic
+    dimensions (tokens, sequence positions) and the other dimensions advance
+    one at a time. Runs on tensors, before bufferisation.
+  }];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::vector::VectorDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::linalg::LinalgDialect"];
+  let options = [
+    ListOption<"tileSizes", "tile-sizes", "int64_t",
+               "Tile sizes of the two innermost parallel dimensions and the "
+               "reduction (default 4,16,64)">
   ];
 }
 

@@ -40,7 +40,7 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
              << "'" << name << "' must be a non-negative integer attribute";
     return success();
   }
-  if (name == getScopeAttrName()) {
+  if (name == getScopeAttrName() || name == getWeightsAttrName()) {
     if (!isa<FlatSymbolRefAttr>(attr.getValue()))
       return op->emitError()
              << "'" << name << "' must be a flat symbol reference";

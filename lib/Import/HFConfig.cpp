@@ -188,18 +188,28 @@ static llvm::Error readRope(const llvm::json::Object &config,
   MOE_ASSIGN_OR_RETURN(rope.betaSlow, reader.number("beta_slow", 1.0));
   MOE_ASSIGN_OR_RETURN(rope.attentionFactor,
                        reader.number("attention_factor", 0.0));
-  if (*kind != RopeScalingKind::linear) {
+  int64_t maxPositions = 0;
+  MOE_ASSIGN_OR_RETURN(maxPositions,
+                       top.positive("max_position_embeddings", int64_t(0)));
+  if (*kind == RopeScalingKind::dynamic) {
+    // transformers rescales once a sequence outgrows max_position_embeddings.
+    if (!maxPositions)
+      return top.error("max_position_embeddings",
+                       "is needed by dynamic rope scaling");
+    rope.originalMaxPosition = maxPositions;
+  } else if (*kind != RopeScalingKind::linear) {
     // transformers falls back to max_position_embeddings when the original
     // length is not given.
-    int64_t fallback = 0;
-    MOE_ASSIGN_OR_RETURN(fallback,
-                         top.positive("max_position_embeddings", int64_t(0)));
-    MOE_ASSIGN_OR_RETURN(rope.originalMaxPosition,
-                         reader.positive("original_max_position_embeddings",
-                                         fallback
-                                             ? std::optional<int64_t>(fallback)
-                                             : std::nullopt));
+    MOE_ASSIGN_OR_RETURN(
+        rope.originalMaxPosition,
+        reader.positive("original_max_position_embeddings",
+                        maxPositions ? std::optional<int64_t>(maxPositions)
+                                     : std::nullopt));
   }
+  bool truncate;
+  MOE_ASSIGN_OR_RETURN(truncate, reader.boolean("truncate", true));
+  if (!truncate)
+    return reader.error("truncate", "= false is not supported");
   if (*kind == RopeScalingKind::llama3 &&
       !(rope.lowFreqFactor > 0 && rope.highFreqFactor > rope.lowFreqFactor))
     return reader.error("high_freq_factor",

@@ -2,6 +2,8 @@
 
 #include "moe/InitMoe.h"
 
+#include "moe/Conversion/Passes.h"
+#include "moe/Conversion/Pipelines.h"
 #include "moe/Dialect/MoeDialect.h"
 #include "moe/Transforms/Passes.h"
 
@@ -17,4 +19,8 @@ void mlir::moe::registerMoeDialects(DialectRegistry &registry) {
   registerAllExtensions(registry);
 }
 
-void mlir::moe::registerAllMoePasses() { registerMoePasses(); }
+void mlir::moe::registerAllMoePasses() {
+  registerMoePasses();
+  registerMoeConversionPasses();
+  registerMoePipelines();
+}

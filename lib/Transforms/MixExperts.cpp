@@ -393,8 +393,10 @@ Value MixExpertsPass::routerWeight(OpBuilder &builder, Location loc,
     // Every layer shares one router: build it once.
     if (cheapEmbedRouter)
       return cheapEmbedRouter;
+    // The base's table, even when the stem is averaged.
     Value table;
-    mix.walk([&](EmbeddingOp embedding) { table = embedding.getTable(); });
+    base.walk([&](EmbeddingOp embedding) { table = embedding.getTable(); });
+    table = cloner->clone(builder, table);
     SmallVector<Attribute> lists;
     for (const std::vector<int64_t> &ids : cheapEmbedIds)
       lists.push_back(builder.getDenseI64ArrayAttr(ids));

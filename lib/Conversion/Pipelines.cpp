@@ -1,0 +1,76 @@
+//===- Pipelines.cpp - From moe IR to LLVM --------------------------------===//
+
+#include "moe/Conversion/Pipelines.h"
+
+#include "moe/Conversion/Passes.h"
+#include "moe/Transforms/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/Vector/Transforms/Passes.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+void mlir::moe::buildLowerToLLVMPipeline(OpPassManager &pm,
+                                         const LowerToLLVMOptions &options) {
+  pm.addPass(createCanonicalizerPass());
+  LowerToLinalgOptions lowering;
+  lowering.strategy = options.strategy;
+  pm.addPass(createLowerToLinalg(lowering));
+  // Residual additions are arith on tensors.
+  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  if (options.vectorize) {
+    pm.addNestedPass<func::FuncOp>(createTileAndVectorize());
+    pm.addPass(createCanonicalizerPass());
+  }
+  // Upstream MLIR from here; the equivalent mlir-opt spelling is
+  //   one-shot-bufferize{bufferize-function-boundaries
+  //     function-boundary-type-conversion=identity-layout-map},
+  //   buffer-deallocation-pipeline, func.func(convert-linalg-to-loops,
+  //   lower-vector-multi-reduction{lowering-strategy=inner-reduction}),
+  //   convert-vector-to-scf, expand-strided-metadata, lower-affine,
+  //   convert-scf-to-cf, convert-vector-to-llvm,
+  //   finalize-memref-to-llvm, convert-math-to-llvm, convert-math-to-libm,
+  //   convert-arith-to-llvm, convert-index-to-llvm, convert-func-to-llvm,
+  //   convert-cf-to-llvm, convert-ub-to-llvm, reconcile-unrealized-casts
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  bufferization::buildBufferDeallocationPipeline(pm);
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  // Vectorised contractions reduce along the contiguous (weight row)
+  // dimension: horizontal reductions per output.
+  pm.addNestedPass<func::FuncOp>(vector::createLowerVectorMultiReductionPass(
+      vector::VectorMultiReductionLowering::InnerReduction));
+  pm.addPass(createConvertVectorToSCFPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createConvertVectorToLLVMPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  // LLVM intrinsics where they exist, libm (erff, tanhf) for the rest.
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createConvertMathToLibmPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createUBToLLVMConversionPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
+void mlir::moe::registerMoePipelines() {
+  PassPipelineRegistration<LowerToLLVMOptions>(
+      "moe-lower-to-llvm",
+      "Lowers moe compute ops (with outlined weights) to the LLVM dialect",
+      buildLowerToLLVMPipeline);
+}
