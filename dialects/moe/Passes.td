@@ -267,9 +267,12 @@ def TileAndVectorize : Pass<"moe-tile-and-vectorize", "::mlir::func::FuncOp"> {
     scores...) into scf.for loops and vectorises the tiles. The two
     innermost parallel dimensions and the innermost reduction get tiles of
     `tile-sizes`, shrunk to the largest size that divides their static
-    extent, so that every tile is full and vectorises without masks; dynamic
-    dimensions (tokens, sequence positions) and the other dimensions advance
-    one at a time. Runs on tensors, before bufferisation.
+    extent; the first dynamic one among them (tokens) gets a full tile too
+    and its loop is peeled, so that every iteration but the last works on
+    a full, statically shaped tile, and the last advances one token at a
+    time. Tiles are then vectorised without masks. Dynamic dimensions beyond
+    the first advance one at a time. Runs on tensors, before
+    bufferisation.
   }];
   let dependentDialects = ["::mlir::scf::SCFDialect",
                            "::mlir::vector::VectorDialect",
@@ -278,7 +281,7 @@ def TileAndVectorize : Pass<"moe-tile-and-vectorize", "::mlir::func::FuncOp"> {
   let options = [
     ListOption<"tileSizes", "tile-sizes", "int64_t",
                "Tile sizes of the two innermost parallel dimensions and the "
-               "reduction (default 4,16,64)">
+               "reduction (default 4,8,64)">
   ];
 }
 

@@ -6,6 +6,7 @@
 #include "moe/Transforms/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
+#include "mlir/Conversion/VectorToSCF/VectorToSCF.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
@@ -35,8 +36,8 @@ void mlir::moe::buildLowerToLLVMPipeline(OpPassManager &pm,
   //     function-boundary-type-conversion=identity-layout-map},
   //   buffer-deallocation-pipeline, func.func(convert-linalg-to-loops,
   //   lower-vector-multi-reduction{lowering-strategy=inner-reduction}),
-  //   convert-vector-to-scf, expand-strided-metadata, lower-affine,
-  //   convert-scf-to-cf, convert-vector-to-llvm,
+  //   convert-vector-to-scf{full-unroll}, expand-strided-metadata, lower-affine,
+  //   convert-scf-to-cf, convert-vector-to-llvm{reassociate-fp-reductions},
   //   finalize-memref-to-llvm, convert-math-to-llvm, convert-math-to-libm,
   //   convert-arith-to-llvm, convert-index-to-llvm, convert-func-to-llvm,
   //   convert-cf-to-llvm, convert-ub-to-llvm, reconcile-unrealized-casts
@@ -51,11 +52,17 @@ void mlir::moe::buildLowerToLLVMPipeline(OpPassManager &pm,
   // dimension: horizontal reductions per output.
   pm.addNestedPass<func::FuncOp>(vector::createLowerVectorMultiReductionPass(
       vector::VectorMultiReductionLowering::InnerReduction));
-  pm.addPass(createConvertVectorToSCFPass());
+  // Unrolled: n-D transfers become 1-D loads and stores, without the
+  // stack temporaries (allocas inside loops) of the progressive lowering.
+  pm.addPass(createConvertVectorToSCFPass(
+      VectorTransferToSCFOptions().enableFullUnroll()));
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());
-  pm.addPass(createConvertVectorToLLVMPass());
+  // Dot products may sum in any order: tree reductions, not 64 serial adds.
+  ConvertVectorToLLVMPassOptions vectorToLLVM;
+  vectorToLLVM.reassociateFPReductions = true;
+  pm.addPass(createConvertVectorToLLVMPass(vectorToLLVM));
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   // LLVM intrinsics where they exist, libm (erff, tanhf) for the rest.
   pm.addPass(createConvertMathToLLVMPass());

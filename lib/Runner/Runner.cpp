@@ -71,7 +71,14 @@ static FailureOr<func::FuncOp> pickFunction(ModuleOp module, StringRef name) {
 /// of the layer) and each router's choice; names every result.
 static std::vector<std::string> exposeInternals(func::FuncOp func,
                                                 bool internals) {
-  std::vector<std::string> names{"logits"};
+  // A model returns logits; a function of several results (op tests)
+  // returns output.0, output.1, ...
+  std::vector<std::string> names;
+  if (func.getNumResults() == 1)
+    names.push_back("logits");
+  else
+    for (unsigned i = 0; i < func.getNumResults(); ++i)
+      names.push_back("output." + std::to_string(i));
   if (!internals)
     return names;
   auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());

@@ -209,15 +209,19 @@ int main(int argc, char **argv) {
   }
 
   const NamedTensor &logits = outputs.front();
-  llvm::outs() << "logits: [";
+  llvm::outs() << logits.name << ": [";
   for (auto [i, dim] : llvm::enumerate(logits.shape))
     llvm::outs() << (i ? ", " : "") << dim;
-  int64_t vocabulary = logits.shape.back();
-  llvm::outs() << "]; next token of each row:";
-  for (int64_t row = 0; row < batch; ++row) {
-    const float *last =
-        logits.floats.data() + ((row + 1) * length - 1) * vocabulary;
-    llvm::outs() << " " << (std::max_element(last, last + vocabulary) - last);
+  llvm::outs() << "]";
+  if (logits.name == "logits" && logits.shape.size() == 3) {
+    int64_t vocabulary = logits.shape.back();
+    llvm::outs() << "; next token of each row:";
+    for (int64_t row = 0; row < batch; ++row) {
+      const float *last =
+          logits.floats.data() + ((row + 1) * length - 1) * vocabulary;
+      llvm::outs() << " "
+                   << (std::max_element(last, last + vocabulary) - last);
+    }
   }
   llvm::outs() << "\n";
   if (repeat > 1)
@@ -227,6 +231,9 @@ int main(int argc, char **argv) {
         double(batch * length) * repeat / runSeconds);
 
   if (!outputFile.empty()) {
+    if (outputs.size() > 1 && StringRef(outputFile).ends_with(".npy"))
+      return fail("the run has " + Twine(outputs.size()) +
+                  " results: write them to a .safetensors file");
     llvm::Error error = StringRef(outputFile).ends_with(".npy")
                             ? writeNpy(outputFile, logits)
                             : writeSafeTensors(outputFile, outputs);

@@ -30,7 +30,8 @@ struct RunnerOptions {
   bool collectInternals = false;
 };
 
-/// A result of a run: logits, or an internal value.
+/// A result of a run: `logits` (or `output.<i>` for a function of several
+/// results), or an internal value.
 struct NamedTensor {
   std::string name;
   llvm::SmallVector<int64_t, 4> shape;
