@@ -2,11 +2,14 @@
 
     synthetic_models.py OUT_DIR --hidden 768 --intermediate 3072 --layers 8
         --vocab 16000 --heads 12 --kv-heads 4 [--experts N] [--dtype f32|bf16]
+        [--sparse]
 
 Writes OUT_DIR/base and, with --experts N, OUT_DIR/expert-1..N-1 (the base
 with perturbed FFNs): config.json and one model.safetensors each. Values are
 seeded normal noise scaled like a trained model (std 0.02), written tensor by
-tensor so memory stays at one tensor.
+tensor so memory stays at one tensor. --sparse writes the headers and leaves
+the data a hole (sparse files: a 14 GB checkpoint takes no disk), for
+benchmarks that must not read weights.
 """
 
 import argparse
@@ -36,6 +39,7 @@ def tensors(args):
 
 
 def write_model(path, args, seed, perturb_ffn):
+    """One checkpoint directory; `seed` perturbs the FFNs of experts."""
     os.makedirs(path, exist_ok=True)
     dtype = {"f32": ("F32", np.float32, 4), "bf16": ("BF16", np.float32, 2)}[args.dtype]
     header, offset = {}, 0
@@ -49,6 +53,9 @@ def write_model(path, args, seed, perturb_ffn):
     with open(os.path.join(path, "model.safetensors"), "wb") as out:
         out.write(len(blob).to_bytes(8, "little"))
         out.write(blob)
+        if args.sparse:
+            out.truncate(8 + len(blob) + offset)
+            specs = []
         for index, (name, shape) in enumerate(specs):
             is_ffn = ".mlp." in name
             rng = np.random.default_rng((seed if is_ffn and perturb_ffn else 0) * 100003 + index)
@@ -83,6 +90,7 @@ def main():
     parser.add_argument("--kv-heads", type=int, default=4)
     parser.add_argument("--experts", type=int, default=0)
     parser.add_argument("--dtype", choices=["f32", "bf16"], default="f32")
+    parser.add_argument("--sparse", action="store_true")
     args = parser.parse_args()
     write_model(os.path.join(args.out, "base"), args, 0, False)
     for e in range(1, args.experts):

@@ -15,7 +15,7 @@ log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 apt_packages=(
   libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools clang-22
   libclang-rt-22-dev clang-format-22 cmake ninja-build libgtest-dev
-  python3-venv libprotobuf-dev protobuf-compiler
+  python3-venv libprotobuf-dev protobuf-compiler libonnx-dev
 )
 if [[ "${MOE_SKIP_APT:-0}" != 1 ]]; then
   missing=()

@@ -27,7 +27,7 @@ config.substitutions.append(("%python", '"%s"' % config.moe_python))
 config.moe_tools_dir = os.path.join(config.moe_obj_root, "bin")
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(
-    ["moe-opt", "moe-translate", "moe-run", "mlir-runner",
+    ["moe-opt", "moe-translate", "moe-run", "mlir-runner", "mlir-translate",
      "safetensors-header-fuzzer"],
     [config.moe_tools_dir, config.llvm_tools_dir])
 
@@ -42,6 +42,19 @@ if probe is None or probe.returncode != 0:
         "the test Python at %s cannot import torch, transformers, peft, "
         "safetensors and numpy: run scripts/setup.sh first%s"
         % (python, "" if probe is None else "\n" + probe.stderr))
+# ptxas checks the generated PTX: MOE_PTXAS, the CUDA toolkit's on PATH, or
+# the one the virtualenv's triton (a torch dependency) ships.
+import glob
+import shutil
+ptxas = os.environ.get("MOE_PTXAS") or shutil.which("ptxas") or next(
+    iter(sorted(glob.glob(os.path.join(
+        os.path.dirname(os.path.dirname(python)), "lib", "python3*",
+        "site-packages", "triton", "backends", "nvidia", "bin", "ptxas")))),
+    None)
+if not ptxas or not os.access(ptxas, os.X_OK):
+    lit_config.fatal("no ptxas to check the generated PTX: set MOE_PTXAS or "
+                     "rerun scripts/setup.sh (torch brings triton's ptxas)")
+config.substitutions.append(("%ptxas", '"%s"' % ptxas))
 config.substitutions.append(("%moe_src", config.moe_src_root))
 config.substitutions.append(("%moe_obj", config.moe_obj_root))
 config.substitutions.append(("%mlir_lib_dir", config.llvm_lib_dir))

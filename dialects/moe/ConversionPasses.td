@@ -37,4 +37,97 @@ def LowerToLinalg : Pass<"moe-lower-to-linalg", "::mlir::ModuleOp"> {
   ];
 }
 
+def LowerMoeKernels : Pass<"moe-lower-moe-kernels", "::mlir::ModuleOp"> {
+  let summary = "Lowers fused routed experts to explicit routing and "
+                "grouped-GEMM kernels";
+  let description = [{
+    Replaces every `moe.fused_moe` with a router (run `moe-fuse-gating`
+    first) by five kernels over flat buffers, the approach of vLLM's fused
+    MoE:
+
+    1. `gating` (one block per token): router logits by block reductions,
+       (noise,) softmax or sigmoid, top-k, renormalisation; writes the chosen
+       experts and gate weights of every (token, slot) pair.
+    2. `align` (one block): per-expert counts, offsets padded to `block-m`
+       rows, the expert of every row block, and the pairs sorted by expert
+       (padding rows hold the sentinel `T * k`).
+    3. `gemm_up` (row blocks x intermediate blocks): one expert per row
+       block; gathers its tokens' rows, multiplies by that expert's gate and
+       up weights through shared-memory tiles of `block-k`, applies the
+       activation (and the gating product) in the epilogue.
+    4. `gemm_down` (row blocks x hidden blocks): the down projection, scaled
+       by each pair's gate weight in the epilogue.
+    5. `combine` (one block per token): sums the token's k rows.
+
+    With `target=gpu` the kernels are `gpu.func`s of a `gpu.module` launched
+    with `gpu.launch_func` (workgroup memory, `gpu.barrier`); with
+    `target=cpu` the same kernel bodies become functions whose blocks and
+    threads are loops, every barrier ending a loop over threads, so that the
+    CPU runs exactly the GPU algorithm and `moe-run --strategy=kernels`
+    checks it against the reference.
+
+    Kernel signatures (every buffer a flat `memref<?xT>`, row-major):
+    `gating(x, router, router_bias, ids, gates, T)`,
+    `align(ids, counts, cursor, offsets, sorted, block_expert, T, rows)`,
+    `gemm_up(x, gate, up, sorted, block_expert, offsets, inter, T, rows)`,
+    `gemm_down(inter, down, sorted, block_expert, offsets, gates, pair_out,
+    T, rows)`, `combine(pair_out, out, T)`, where `rows = T k + E (block-m -
+    1)` bounds the padded rows (`router_bias` has E zeros when the op has
+    none, `gate` is ignored by plain FFNs). Shared experts are not
+    supported by these kernels and are reported.
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::bufferization::BufferizationDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::tensor::TensorDialect"];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"gpu\"",
+           "gpu (gpu.func kernels) or cpu (the same kernels as loops)">,
+    Option<"blockM", "block-m", "int64_t", /*default=*/"16",
+           "Rows (token slots) per GEMM block; expert segments are padded "
+           "to it">,
+    Option<"blockN", "block-n", "int64_t", /*default=*/"64",
+           "Output columns per GEMM block">,
+    Option<"blockK", "block-k", "int64_t", /*default=*/"16",
+           "Reduction step staged in shared memory">,
+    Option<"threads", "threads", "int64_t", /*default=*/"256",
+           "Threads per block (a power of two from 32 to 1024)">
+  ];
+}
+
+def LaunchGpuKernels : Pass<"moe-launch-gpu-kernels", "::mlir::ModuleOp"> {
+  let summary = "Launches the routing kernels and places the buffers that "
+                "GPU kernels touch in device memory";
+  let description = [{
+    Runs after bufferization, buffer deallocation and kernel outlining
+    (`moe-lower-to-gpu` orders them). Calls to the declarations that
+    `moe-lower-moe-kernels{target=gpu}` made (marked `moe.gpu_kernel`)
+    become `gpu.launch_func` of that kernel, with the call's last two
+    operands as grid sizes and the kernel's known block size; the
+    declarations are erased.
+
+    Then every buffer a `gpu.launch_func` reads or writes, or that a host
+    function returns, is followed through views to where it is made and put
+    on the device:
+
+    - `memref.alloc` becomes `gpu.alloc`, and its `memref.dealloc`s
+      `gpu.dealloc`;
+    - `memref.get_global` (a constant) is copied into a `gpu.alloc` once per
+      call, freed before the function returns;
+    - `memref.copy` from or to a device buffer becomes `gpu.memcpy`.
+
+    Arguments of public functions are taken to be device buffers already
+    (the caller uploads weights and activations). Host code that reads or
+    writes an element of a device buffer, or a device buffer made in a way
+    the pass cannot follow, is reported. Run `gpu-async-region` afterwards
+    so that the GPU runtime lowering accepts the allocations.
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
 #endif // MOE_CONVERSIONPASSES_TD

@@ -42,6 +42,10 @@ def Moe_Dialect : Dialect {
     - `moe.weights` (flat symbol reference) on a function: the function that
       computes the weights bound to its trailing arguments (see
       `moe-outline-weights`).
+    - `moe.gpu_kernel` (symbol reference) on a function declaration: the
+      `gpu.func` that a call to the declaration launches, the grid's x and y
+      sizes being the call's last two operands (see `moe-lower-moe-kernels`
+      and `moe-launch-gpu-kernels`).
   }];
   let dependentDialects = ["::mlir::tensor::TensorDialect"];
   let useDefaultAttributePrinterParser = 1;
@@ -58,6 +62,9 @@ def Moe_Dialect : Dialect {
     }
     static constexpr ::llvm::StringLiteral getWeightsAttrName() {
       return ::llvm::StringLiteral("moe.weights");
+    }
+    static constexpr ::llvm::StringLiteral getGpuKernelAttrName() {
+      return ::llvm::StringLiteral("moe.gpu_kernel");
     }
   }];
 }

@@ -285,4 +285,23 @@ def TileAndVectorize : Pass<"moe-tile-and-vectorize", "::mlir::func::FuncOp"> {
   ];
 }
 
+def ApproximateMath : Pass<"moe-approximate-math"> {
+  let summary = "Replaces transcendental math ops by polynomial approximations";
+  let description = [{
+    Rewrites the f32 math of GPU kernels so that the PTX they become calls
+    no libdevice function and needs no CUDA toolkit to link: MLIR's
+    expansions first (`math.powf`, `math.rsqrt`, `math.ceil`... in terms of
+    simpler ops), then its polynomial approximations of `math.exp`,
+    `math.log`, `math.tanh`, `math.erf`, `math.sin`/`math.cos`... (accurate
+    to a few ulps); the fused multiply-adds those use become
+    `llvm.intr.fma`, `math.floor` integer conversions, `math.absf` a
+    maximum and `math.sqrt` the NVVM round-to-nearest square root
+    intrinsic (`llvm.nvvm.sqrt.rn.f`). Being NVVM-specific, it belongs in
+    `gpu.module`s; the GPU pipeline runs it there.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::vector::VectorDialect",
+                           "::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // MOE_PASSES_TD

@@ -9,6 +9,8 @@
 #include "mlir/Conversion/VectorToSCF/VectorToSCF.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/GPU/Pipelines/Passes.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Dialect/Vector/Transforms/Passes.h"
@@ -17,11 +19,30 @@
 
 using namespace mlir;
 
+/// Tensors to buffers across function boundaries (plain memref arguments
+/// and results), every allocation freed.
+static void addBufferization(OpPassManager &pm) {
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  bufferization::buildBufferDeallocationPipeline(pm);
+}
+
 void mlir::moe::buildLowerToLLVMPipeline(OpPassManager &pm,
                                          const LowerToLLVMOptions &options) {
   pm.addPass(createCanonicalizerPass());
   LowerToLinalgOptions lowering;
   lowering.strategy = options.strategy;
+  if (options.strategy == "kernels") {
+    // The routing and grouped-GEMM kernels of the GPU path, run as loops.
+    pm.addPass(createFuseGating());
+    LowerMoeKernelsOptions kernels;
+    kernels.target = "cpu";
+    pm.addPass(createLowerMoeKernels(kernels));
+    lowering.strategy = "sparse";
+  }
   pm.addPass(createLowerToLinalg(lowering));
   // Residual additions are arith on tensors.
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
@@ -36,17 +57,13 @@ void mlir::moe::buildLowerToLLVMPipeline(OpPassManager &pm,
   //     function-boundary-type-conversion=identity-layout-map},
   //   buffer-deallocation-pipeline, func.func(convert-linalg-to-loops,
   //   lower-vector-multi-reduction{lowering-strategy=inner-reduction}),
-  //   convert-vector-to-scf{full-unroll}, expand-strided-metadata, lower-affine,
-  //   convert-scf-to-cf, convert-vector-to-llvm{reassociate-fp-reductions},
+  //   convert-vector-to-scf{full-unroll}, expand-strided-metadata,
+  //   lower-affine, convert-scf-to-cf,
+  //   convert-vector-to-llvm{reassociate-fp-reductions},
   //   finalize-memref-to-llvm, convert-math-to-llvm, convert-math-to-libm,
   //   convert-arith-to-llvm, convert-index-to-llvm, convert-func-to-llvm,
   //   convert-cf-to-llvm, convert-ub-to-llvm, reconcile-unrealized-casts
-  bufferization::OneShotBufferizePassOptions bufferize;
-  bufferize.bufferizeFunctionBoundaries = true;
-  bufferize.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
-  bufferization::buildBufferDeallocationPipeline(pm);
+  addBufferization(pm);
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   // Vectorised contractions reduce along the contiguous (weight row)
   // dimension: horizontal reductions per output.
@@ -75,7 +92,53 @@ void mlir::moe::buildLowerToLLVMPipeline(OpPassManager &pm,
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
+void mlir::moe::buildLowerToGPUPipeline(OpPassManager &pm,
+                                        const LowerToGPUOptions &options) {
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createFuseGating());
+  LowerMoeKernelsOptions kernels;
+  kernels.target = "gpu";
+  kernels.blockM = options.blockM;
+  kernels.blockN = options.blockN;
+  kernels.blockK = options.blockK;
+  kernels.threads = options.threads;
+  pm.addPass(createLowerMoeKernels(kernels));
+  // Routed experts the kernels leave (gate-less, shared experts, gatings
+  // shared by layers) as dense linalg: the sparse form counts tokens on the
+  // host.
+  LowerToLinalgOptions lowering;
+  lowering.strategy = "dense";
+  pm.addPass(createLowerToLinalg(lowering));
+  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  addBufferization(pm);
+  // memref.reshape to a reinterpret_cast, which the host lowering knows.
+  pm.addPass(memref::createExpandOpsPass());
+  // What is not a routed-expert kernel becomes parallel loops on the GPU.
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
+  pm.addNestedPass<func::FuncOp>(createGpuMapParallelLoopsPass());
+  pm.addNestedPass<func::FuncOp>(createConvertParallelLoopToGpuPass());
+  pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(createLaunchGpuKernels());
+  pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());
+  // Kernels that need no libdevice: no CUDA toolkit is needed to link.
+  pm.addNestedPass<gpu::GPUModuleOp>(createApproximateMath());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  gpu::GPUToNVVMPipelineOptions nvvm;
+  nvvm.cubinChip = options.chip;
+  nvvm.cubinFeatures = options.features;
+  nvvm.cubinFormat = options.format;
+  gpu::buildLowerToNVVMPassPipeline(pm, nvvm);
+}
+
 void mlir::moe::registerMoePipelines() {
+  PassPipelineRegistration<LowerToGPUOptions>(
+      "moe-lower-to-gpu",
+      "Lowers routed experts to GPU kernels (fused gating, token "
+      "permutation, grouped GEMMs) and the module to NVVM and PTX",
+      buildLowerToGPUPipeline);
   PassPipelineRegistration<LowerToLLVMOptions>(
       "moe-lower-to-llvm",
       "Lowers moe compute ops (with outlined weights) to the LLVM dialect",

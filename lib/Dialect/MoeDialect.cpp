@@ -8,6 +8,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
 #include "mlir/IR/TypeUtilities.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -44,6 +45,15 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
     if (!isa<FlatSymbolRefAttr>(attr.getValue()))
       return op->emitError()
              << "'" << name << "' must be a flat symbol reference";
+    return success();
+  }
+  if (name == getGpuKernelAttrName()) {
+    auto function = dyn_cast<FunctionOpInterface>(op);
+    if (!isa<SymbolRefAttr>(attr.getValue()) || !function ||
+        !function.isExternal())
+      return op->emitError() << "'" << name
+                             << "' must be a symbol reference on a function "
+                                "declaration";
     return success();
   }
   if (name == getArchitectureAttrName()) {

@@ -10,6 +10,7 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 
 using namespace mlir;
 
@@ -17,6 +18,8 @@ void mlir::moe::registerMoeDialects(DialectRegistry &registry) {
   registry.insert<moe::MoeDialect>();
   registerAllDialects(registry);
   registerAllExtensions(registry);
+  // Serialising gpu.modules to PTX translates them to LLVM IR.
+  registerAllToLLVMIRTranslations(registry);
 }
 
 void mlir::moe::registerAllMoePasses() {

@@ -106,8 +106,8 @@ static std::vector<std::string> exposeInternals(func::FuncOp func,
   OpBuilder builder(ret);
   func::ReturnOp::create(builder, ret.getLoc(), values);
   ret.erase();
-  func.setFunctionType(builder.getFunctionType(
-      func.getArgumentTypes(), ValueRange(values).getTypes()));
+  func.setFunctionType(builder.getFunctionType(func.getArgumentTypes(),
+                                               ValueRange(values).getTypes()));
   return names;
 }
 
@@ -199,9 +199,8 @@ Runner::create(OwningOpRef<ModuleOp> moduleRef, const RunnerOptions &options) {
   engineOptions.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
   auto engine = ExecutionEngine::create(module, engineOptions);
   if (!engine)
-    return makeError("cannot JIT-compile '" + runner->entry +
-                     "': " + llvm::toString(engine.takeError()) +
-                     diagnostics.take());
+    return makeError("cannot JIT-compile '" + runner->entry + "': " +
+                     llvm::toString(engine.takeError()) + diagnostics.take());
   runner->engine = std::move(*engine);
   return runner;
 }
@@ -211,7 +210,8 @@ namespace {
 /// strides[r]}, all 64-bit.
 struct Descriptor {
   explicit Descriptor(int64_t rank) : fields(3 + 2 * rank, 0), rank(rank) {}
-  Descriptor(const void *data, ArrayRef<int64_t> shape) : Descriptor(shape.size()) {
+  Descriptor(const void *data, ArrayRef<int64_t> shape)
+      : Descriptor(shape.size()) {
     fields[0] = fields[1] = reinterpret_cast<int64_t>(data);
     int64_t stride = 1;
     for (int64_t d = rank - 1; d >= 0; --d) {
@@ -251,8 +251,7 @@ Runner::run(ArrayRef<int64_t> ids, int64_t batch, int64_t length) {
   SmallVector<void *> packed{&resultPointer};
   for (void *&pointer : argumentPointers)
     packed.push_back(&pointer);
-  if (llvm::Error error =
-          engine->invokePacked("_mlir_ciface_" + entry, packed))
+  if (llvm::Error error = engine->invokePacked("_mlir_ciface_" + entry, packed))
     return std::move(error);
 
   std::vector<NamedTensor> outputs;

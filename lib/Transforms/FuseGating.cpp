@@ -32,8 +32,8 @@ struct FuseRoutedExperts : OpRewritePattern<ExpertsOp> {
       return rewriter.notifyMatchFailure(op, "not gated by one topk_gating");
     auto router = gating.getLogits().getDefiningOp<RouterOp>();
     if (!router || router.getInput() != op.getInput())
-      return rewriter.notifyMatchFailure(op,
-                                         "logits are not a router of the input");
+      return rewriter.notifyMatchFailure(
+          op, "logits are not a router of the input");
     if (!onlyUsedBy(gating.getWeights(), op) ||
         !onlyUsedBy(gating.getIndices(), op) ||
         !onlyUsedBy(router.getLogits(), gating))
@@ -121,12 +121,12 @@ struct SingleExpertFusedToFfn : OpRewritePattern<FusedMoeOp> {
   }
 };
 
-struct FuseGatingPass
-    : public moe::impl::FuseGatingBase<FuseGatingPass> {
+struct FuseGatingPass : public moe::impl::FuseGatingBase<FuseGatingPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<FuseRoutedExperts, FuseGatelessExperts,
-                 SingleExpertFusedToFfn>(&getContext());
+    patterns
+        .add<FuseRoutedExperts, FuseGatelessExperts, SingleExpertFusedToFfn>(
+            &getContext());
     ExpertsOp::getCanonicalizationPatterns(patterns, &getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();

@@ -45,8 +45,8 @@ static LogicalResult outline(ModuleOp module, func::FuncOp func) {
     return success();
   std::string name = (func.getSymName() + ".weights").str();
   if (module.lookupSymbol(name))
-    return func.emitError() << "cannot outline its weights: the symbol '"
-                            << name << "' exists";
+    return func.emitError()
+           << "cannot outline its weights: the symbol '" << name << "' exists";
 
   OpBuilder builder(func);
   auto weightsFunc = func::FuncOp::create(

@@ -3,6 +3,8 @@
 #include "moe/Translation/Translations.h"
 
 #include "moe/Dialect/MoeDialect.h"
+#include "moe/Export/HFExport.h"
+#include "moe/Export/ONNXExport.h"
 #include "moe/Import/HFImporter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -78,6 +80,8 @@ static OwningOpRef<Operation *> importHF(llvm::SourceMgr &sourceMgr,
 
 void mlir::moe::registerMoeTranslations() {
   importOptions();
+  registerHFExportTranslation();
+  registerOnnxExportTranslation();
   static TranslateToMLIRRegistration importHuggingFace(
       "import-hf",
       "Import a Hugging Face decoder (directory or its config.json), with "

@@ -67,15 +67,25 @@ func.func @attention(%q: tensor<?x?x8xf32>, %k: tensor<?x?x4xf32>) -> tensor<?x?
 
 // -----
 
-// Top-k gating is a loop over tokens that picks k times the best score not
-// yet chosen.
+// Top-k gating is one parallel generic over (token, slot): slot j takes the
+// expert of rank j, rank counting the experts that score higher or as high
+// with a lower index.
 // CHECK-LABEL: func.func @gating
 // CHECK: math.exp
-// CHECK: scf.for
-// CHECK: scf.for
-// CHECK: scf.for
-// CHECK: arith.cmpf ogt
-// CHECK: tensor.insert
+// CHECK: %[[TOPK:.*]]:2 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} outs(%{{.*}}, %{{.*}} : tensor<?x2xf32>, tensor<?x2xi64>)
+// CHECK: %[[T:.*]] = linalg.index 0 : index
+// CHECK: %[[J:.*]] = linalg.index 1 : index
+// CHECK: scf.for %[[E:.*]] = %{{.*}} to %c4
+// CHECK: %[[S:.*]] = tensor.extract %[[SCORES:.*]][%[[T]], %[[E]]]
+// CHECK: %[[RANK:.*]] = scf.for %[[OTHER:.*]] = %{{.*}} to %c4
+// CHECK: %[[SO:.*]] = tensor.extract %[[SCORES]][%[[T]], %[[OTHER]]]
+// CHECK: arith.cmpf ogt, %[[SO]], %[[S]]
+// CHECK: arith.cmpf oeq, %[[SO]], %[[S]]
+// CHECK: arith.cmpi ult, %[[OTHER]], %[[E]]
+// CHECK: arith.cmpi eq, %[[RANK]], %[[J]]
+// Renormalisation of the chosen weights.
+// CHECK: ins(%[[TOPK]]#0 : tensor<?x2xf32>)
+// CHECK: return %{{.*}}, %[[TOPK]]#1
 func.func @gating(%l: tensor<?x4xf32>) -> (tensor<?x2xf32>, tensor<?x2xi64>) {
   %w, %i = moe.topk_gating %l k 2 scoring softmax {renormalize} : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi64>
   return %w, %i : tensor<?x2xf32>, tensor<?x2xi64>

@@ -31,31 +31,38 @@ using namespace mlir;
 using namespace mlir::moe;
 namespace cl = llvm::cl;
 
-static cl::opt<std::string> inputFile(cl::Positional,
-                                      cl::desc("<input .mlir>"),
-                                      cl::init("-"));
-static cl::opt<std::string> function("func",
-                                     cl::desc("Model function to run"));
+static cl::OptionCategory runCategory("moe-run options");
+
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input .mlir>"),
+                                      cl::init("-"), cl::cat(runCategory));
+static cl::opt<std::string> function("func", cl::desc("Model function to run"),
+                                     cl::cat(runCategory));
 static cl::opt<std::string>
-    idsText("ids", cl::desc("Token ids: rows of comma-separated ids, rows "
-                            "separated by ';' (\"1,2,3;4,5,6\")"));
+    idsText("ids",
+            cl::desc("Token ids: rows of comma-separated ids, rows "
+                     "separated by ';' (\"1,2,3;4,5,6\")"),
+            cl::cat(runCategory));
 static cl::opt<std::string>
-    outputFile("o", cl::desc("Output file: .npy (logits) or .safetensors "
-                             "(logits and, with --internals, the rest)"),
-               cl::value_desc("file"));
+    outputFile("o",
+               cl::desc("Output file: .npy (logits) or .safetensors "
+                        "(logits and, with --internals, the rest)"),
+               cl::value_desc("file"), cl::cat(runCategory));
 static cl::opt<std::string> strategy(
     "strategy",
-    cl::desc("Routed experts: sparse (group tokens by expert) or dense"),
-    cl::init("sparse"));
+    cl::desc("Routed experts: sparse (group tokens by expert), dense, or "
+             "kernels (the GPU kernels of moe-lower-to-gpu, run as loops)"),
+    cl::init("sparse"), cl::cat(runCategory));
 static cl::opt<bool> noVectorize("no-vectorize",
-                                 cl::desc("Do not vectorise contractions"));
+                                 cl::desc("Do not vectorise contractions"),
+                                 cl::cat(runCategory));
 static cl::opt<bool> internals(
     "internals",
     cl::desc("Also output every decoder layer's output (hidden.<layer>) and "
-             "every router's choice (router.<layer>.<n>.weights/indices)"));
+             "every router's choice (router.<layer>.<n>.weights/indices)"),
+    cl::cat(runCategory));
 static cl::opt<unsigned>
     repeat("repeat", cl::desc("Run this many times and report tokens/s"),
-           cl::init(1));
+           cl::init(1), cl::cat(runCategory));
 
 /// Parses "1,2,3;4,5,6" into rows of equal length.
 static llvm::Expected<std::vector<int64_t>>
@@ -88,8 +95,8 @@ static llvm::Error writeNpy(StringRef path, const NamedTensor &tensor) {
   std::string shape;
   for (int64_t dim : tensor.shape)
     shape += std::to_string(dim) + ", ";
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
-                       shape + "), }";
+  std::string header =
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (" + shape + "), }";
   // Magic, version, header length, header padded to 64 bytes with '\n'.
   size_t unpadded = 10 + header.size() + 1;
   header.append((64 - unpadded % 64) % 64, ' ');
@@ -108,8 +115,7 @@ static llvm::Error writeNpy(StringRef path, const NamedTensor &tensor) {
                     tensor.floats.size() * sizeof(float));
   output.os().flush();
   if (output.os().has_error())
-    return makeError(path + ": cannot write: " +
-                     output.os().error().message());
+    return makeError(path + ": cannot write: " + output.os().error().message());
   output.keep();
   return llvm::Error::success();
 }
@@ -151,6 +157,7 @@ static int fail(const Twine &message) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(runCategory);
   cl::ParseCommandLineOptions(argc, argv,
                               "moe-run: runs a moe model function on the CPU");
   if (idsText.empty())
@@ -160,8 +167,8 @@ int main(int argc, char **argv) {
     return fail("-o must name a .npy or .safetensors file");
   if (internals && StringRef(outputFile).ends_with(".npy"))
     return fail("--internals needs a .safetensors output");
-  if (strategy != "sparse" && strategy != "dense")
-    return fail("--strategy must be sparse or dense");
+  if (strategy != "sparse" && strategy != "dense" && strategy != "kernels")
+    return fail("--strategy must be sparse, dense or kernels");
 
   int64_t batch, length;
   auto ids = parseIds(idsText, batch, length);
@@ -219,8 +226,7 @@ int main(int argc, char **argv) {
     for (int64_t row = 0; row < batch; ++row) {
       const float *last =
           logits.floats.data() + ((row + 1) * length - 1) * vocabulary;
-      llvm::outs() << " "
-                   << (std::max_element(last, last + vocabulary) - last);
+      llvm::outs() << " " << (std::max_element(last, last + vocabulary) - last);
     }
   }
   llvm::outs() << "\n";

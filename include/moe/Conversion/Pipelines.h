@@ -11,13 +11,47 @@ namespace mlir::moe {
 struct LowerToLLVMOptions : public PassPipelineOptions<LowerToLLVMOptions> {
   Option<std::string> strategy{
       *this, "strategy",
-      llvm::cl::desc("Routed experts: sparse (group tokens by expert) or "
-                     "dense (every expert, masked by the gates)"),
+      llvm::cl::desc("Routed experts: sparse (group tokens by expert), "
+                     "dense (every expert, masked by the gates) or kernels "
+                     "(fused ops through the GPU routing and grouped-GEMM "
+                     "kernels, run as loops)"),
       llvm::cl::init("sparse")};
   Option<bool> vectorize{*this, "vectorize",
                          llvm::cl::desc("Tile and vectorise contractions"),
                          llvm::cl::init(true)};
 };
+
+struct LowerToGPUOptions : public PassPipelineOptions<LowerToGPUOptions> {
+  Option<std::string> chip{*this, "chip",
+                           llvm::cl::desc("Target GPU architecture"),
+                           llvm::cl::init("sm_90a")};
+  Option<std::string> features{*this, "features",
+                               llvm::cl::desc("PTX features"),
+                               llvm::cl::init("+ptx80")};
+  Option<std::string> format{
+      *this, "format",
+      llvm::cl::desc("What gpu.binary holds: isa (PTX text), bin (cubin, "
+                     "needs ptxas) or fatbin"),
+      llvm::cl::init("isa")};
+  Option<int64_t> blockM{*this, "block-m",
+                         llvm::cl::desc("Rows per grouped-GEMM block"),
+                         llvm::cl::init(16)};
+  Option<int64_t> blockN{*this, "block-n",
+                         llvm::cl::desc("Columns per grouped-GEMM block"),
+                         llvm::cl::init(64)};
+  Option<int64_t> blockK{*this, "block-k",
+                         llvm::cl::desc("Reduction step in shared memory"),
+                         llvm::cl::init(16)};
+  Option<int64_t> threads{*this, "threads", llvm::cl::desc("Threads per block"),
+                          llvm::cl::init(256)};
+};
+
+/// Routed experts to GPU code: gating fusion, the routing and grouped-GEMM
+/// kernels of moe-lower-moe-kernels, every other op through linalg and
+/// parallel loops mapped to GPU blocks and threads, then NVVM and a
+/// gpu.binary (PTX by default). Registered as `moe-lower-to-gpu`.
+void buildLowerToGPUPipeline(OpPassManager &pm,
+                             const LowerToGPUOptions &options);
 
 /// moe compute ops (weights already outlined into arguments) -> linalg ->
 /// tiled and vectorised loops -> buffers -> the LLVM dialect, ready for the

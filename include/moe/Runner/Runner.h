@@ -1,4 +1,5 @@
-//===- Runner.h - Compiling and running model functions on the CPU -*- C++ -*-===//
+//===- Runner.h - Compiling and running model functions on the CPU -*- C++
+//-*-===//
 
 #ifndef MOE_RUNNER_RUNNER_H
 #define MOE_RUNNER_RUNNER_H

@@ -4,7 +4,6 @@
 
 #include "moe/Conversion/Passes.h"
 #include "moe/Dialect/MoeOps.h"
-#include "moe/Weights/Random.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -127,8 +126,7 @@ Value frequencyTensor(TensorBuilder &tb, AttentionOp op, Value length,
   double maxPositions = scaling.getOriginalMaxPosition();
   Type f64 = b.getF64Type();
   Value lengthF = arith::SIToFPOp::create(
-      b, loc, f64,
-      arith::IndexCastOp::create(b, loc, b.getI64Type(), length));
+      b, loc, f64, arith::IndexCastOp::create(b, loc, b.getI64Type(), length));
   Value ratio = arith::SubFOp::create(
       b, loc,
       arith::MulFOp::create(b, loc, lengthF,
@@ -138,28 +136,26 @@ Value frequencyTensor(TensorBuilder &tb, AttentionOp op, Value length,
       b, loc, tb.floatConstant(f64, theta),
       math::PowFOp::create(b, loc, ratio,
                            tb.floatConstant(f64, double(dim) / (dim - 2))));
-  Value longer = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
-                                       lengthF,
-                                       tb.floatConstant(f64, maxPositions));
+  Value longer =
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, lengthF,
+                            tb.floatConstant(f64, maxPositions));
   Value base = arith::SelectOp::create(b, loc, longer, grown,
                                        tb.floatConstant(f64, theta));
   Value logBase = math::LogOp::create(b, loc, base);
   Value init = tb.empty({b.getIndexAttr(dim / 2)}, element);
   AffineMap identity = AffineMap::getMultiDimIdentityMap(1, b.getContext());
-  return tb.generic({}, init, {identity}, {IteratorType::parallel},
-                    [&](OpBuilder &nb, Location l, ValueRange) -> Value {
-                      Value i = arith::IndexCastOp::create(
-                          nb, l, nb.getI64Type(),
-                          linalg::IndexOp::create(nb, l, 0));
-                      Value exponent = arith::MulFOp::create(
-                          nb, l, arith::SIToFPOp::create(nb, l, f64, i),
-                          arith::ConstantOp::create(
-                              nb, l, nb.getF64FloatAttr(-2.0 / dim)));
-                      Value value = math::ExpOp::create(
-                          nb, l,
-                          arith::MulFOp::create(nb, l, exponent, logBase));
-                      return arith::TruncFOp::create(nb, l, element, value);
-                    });
+  return tb.generic(
+      {}, init, {identity}, {IteratorType::parallel},
+      [&](OpBuilder &nb, Location l, ValueRange) -> Value {
+        Value i = arith::IndexCastOp::create(nb, l, nb.getI64Type(),
+                                             linalg::IndexOp::create(nb, l, 0));
+        Value exponent = arith::MulFOp::create(
+            nb, l, arith::SIToFPOp::create(nb, l, f64, i),
+            arith::ConstantOp::create(nb, l, nb.getF64FloatAttr(-2.0 / dim)));
+        Value value = math::ExpOp::create(
+            nb, l, arith::MulFOp::create(nb, l, exponent, logBase));
+        return arith::TruncFOp::create(nb, l, element, value);
+      });
 }
 
 /// Rotates [B, S, heads, d] by the half-split rotary embedding at positions
@@ -182,8 +178,8 @@ Value applyRope(TensorBuilder &tb, Value x, Value frequencies, double scale) {
         Value head = linalg::IndexOp::create(nb, l, 2);
         Value d = linalg::IndexOp::create(nb, l, 3);
         Value halfValue = arith::ConstantIndexOp::create(nb, l, half);
-        Value first = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::ult,
-                                            d, halfValue);
+        Value first = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::ult, d,
+                                            halfValue);
         Value i = arith::RemUIOp::create(nb, l, d, halfValue);
         Value partnerIndex = arith::SelectOp::create(
             nb, l, first, arith::AddIOp::create(nb, l, d, halfValue),
@@ -268,8 +264,7 @@ Value lowerAttention(TensorBuilder &tb, AttentionOp op, Value query, Value key,
        AffineMap::get(6, 0, {d(0), d(4), d(1), d(5)}, context),
        AffineMap::get(6, 0, {d(0), d(1), d(2), d(3), d(4)}, context)},
       {IteratorType::parallel, IteratorType::parallel, IteratorType::parallel,
-       IteratorType::parallel, IteratorType::parallel,
-       IteratorType::reduction},
+       IteratorType::parallel, IteratorType::parallel, IteratorType::reduction},
       [](OpBuilder &nb, Location l, ValueRange args) -> Value {
         return arith::AddFOp::create(
             nb, l, args[2], arith::MulFOp::create(nb, l, args[0], args[1]));
@@ -300,8 +295,7 @@ Value lowerAttention(TensorBuilder &tb, AttentionOp op, Value query, Value key,
   SmallVector<IteratorType> rowReduction(4, IteratorType::parallel);
   rowReduction.push_back(IteratorType::reduction);
   SmallVector<IteratorType> parallel(5, IteratorType::parallel);
-  SmallVector<OpFoldResult> rowSizes(scoreSizes.begin(),
-                                     scoreSizes.end() - 1);
+  SmallVector<OpFoldResult> rowSizes(scoreSizes.begin(), scoreSizes.end() - 1);
   Value maxima = tb.generic(
       {scores}, tb.filled(rowSizes, tb.floatConstant(element, -INFINITY)),
       {all, rows}, rowReduction,
@@ -346,8 +340,7 @@ Value lowerAttention(TensorBuilder &tb, AttentionOp op, Value query, Value key,
        AffineMap::get(6, 0, {d(0), d(5), d(2), d(4)}, context),
        AffineMap::get(6, 0, {d(0), d(1), d(2), d(3), d(4)}, context)},
       {IteratorType::parallel, IteratorType::parallel, IteratorType::parallel,
-       IteratorType::parallel, IteratorType::parallel,
-       IteratorType::reduction},
+       IteratorType::parallel, IteratorType::parallel, IteratorType::reduction},
       [](OpBuilder &nb, Location l, ValueRange args) -> Value {
         return arith::AddFOp::create(
             nb, l, args[2], arith::MulFOp::create(nb, l, args[0], args[1]));
@@ -370,11 +363,12 @@ Value lowerNorm(TensorBuilder &tb, Value input, Value weight, Value bias,
   Value inverseCount = tb.floatConstant(element, 1.0 / features);
   if (center) {
     Value mean = tb.reduceLastDim(x, /*maximum=*/false);
-    x = tb.mapWithRow(x, mean, [&](OpBuilder &nb, Location l, Value value,
-                                   Value sum) -> Value {
-      return arith::SubFOp::create(
-          nb, l, value, arith::MulFOp::create(nb, l, sum, inverseCount));
-    });
+    x = tb.mapWithRow(
+        x, mean,
+        [&](OpBuilder &nb, Location l, Value value, Value sum) -> Value {
+          return arith::SubFOp::create(
+              nb, l, value, arith::MulFOp::create(nb, l, sum, inverseCount));
+        });
   }
   Value squares = tb.map({x}, [](OpBuilder &nb, Location l, ValueRange args) {
     return arith::MulFOp::create(nb, l, args[0], args[0]).getResult();
@@ -404,8 +398,7 @@ Value lowerNorm(TensorBuilder &tb, Value input, Value weight, Value bias,
       {IteratorType::parallel, IteratorType::parallel},
       [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
         Value product = arith::MulFOp::create(nb, l, args[0], args[1]);
-        return bias ? arith::AddFOp::create(nb, l, product, args[2])
-                    : product;
+        return bias ? arith::AddFOp::create(nb, l, product, args[2]) : product;
       });
   return tb.expandTokens(scaled, input);
 }
@@ -413,53 +406,6 @@ Value lowerNorm(TensorBuilder &tb, Value input, Value weight, Value bias,
 //===----------------------------------------------------------------------===//
 // Gating
 //===----------------------------------------------------------------------===//
-
-/// The counter-based generator of moe/Weights/Random.h in IR: a standard
-/// normal sample for `index` (i64) of stream `seed`, as f64.
-Value normalSample(OpBuilder &b, Location loc, uint64_t seed, Value index) {
-  Type i64 = b.getI64Type(), f64 = b.getF64Type();
-  auto constant = [&](uint64_t v) -> Value {
-    return arith::ConstantOp::create(b, loc, b.getIntegerAttr(i64, v));
-  };
-  auto mix = [&](Value x) -> Value {
-    x = arith::AddIOp::create(b, loc, x, constant(0x9E3779B97F4A7C15ull));
-    for (auto [shift, multiplier] :
-         {std::pair<uint64_t, uint64_t>{30, 0xBF58476D1CE4E5B9ull},
-          {27, 0x94D049BB133111EBull}}) {
-      Value shifted = arith::ShRUIOp::create(b, loc, x, constant(shift));
-      x = arith::MulIOp::create(b, loc, arith::XOrIOp::create(b, loc, x, shifted),
-                                constant(multiplier));
-    }
-    return arith::XOrIOp::create(
-        b, loc, x, arith::ShRUIOp::create(b, loc, x, constant(31)));
-  };
-  Value streamKey = constant(weights::splitMix64(seed));
-  auto uniform = [&](Value counter) -> Value {
-    Value bits = mix(arith::AddIOp::create(b, loc, streamKey, counter));
-    Value top = arith::ShRUIOp::create(b, loc, bits, constant(11));
-    Value asFloat = arith::UIToFPOp::create(b, loc, f64, top);
-    return arith::MulFOp::create(
-        b, loc, asFloat,
-        arith::ConstantOp::create(b, loc, b.getF64FloatAttr(0x1.0p-53)));
-  };
-  Value twice = arith::MulIOp::create(b, loc, index, constant(2));
-  Value u1 = uniform(twice);
-  Value u2 = uniform(arith::AddIOp::create(b, loc, twice, constant(1)));
-  auto f64Constant = [&](double v) -> Value {
-    return arith::ConstantOp::create(b, loc, b.getF64FloatAttr(v));
-  };
-  Value radius = math::SqrtOp::create(
-      b, loc,
-      arith::MulFOp::create(
-          b, loc, f64Constant(-2.0),
-          math::LogOp::create(b, loc,
-                              arith::SubFOp::create(b, loc, f64Constant(1.0),
-                                                    u1))));
-  Value angle =
-      arith::MulFOp::create(b, loc, u2, f64Constant(6.283185307179586476925));
-  return arith::MulFOp::create(b, loc, radius,
-                               math::CosOp::create(b, loc, angle));
-}
 
 /// Softmax over the last dimension of [T, N].
 Value softmaxRows(TensorBuilder &tb, Value x) {
@@ -478,87 +424,84 @@ Value softmaxRows(TensorBuilder &tb, Value x) {
 /// Divides every row of [T, N] by its sum.
 Value renormalizeRows(TensorBuilder &tb, Value x) {
   Value sums = tb.reduceLastDim(x, /*maximum=*/false);
-  return tb.mapWithRow(x, sums, [](OpBuilder &nb, Location l, Value v, Value s) {
-    return arith::DivFOp::create(nb, l, v, s).getResult();
-  });
+  return tb.mapWithRow(x, sums,
+                       [](OpBuilder &nb, Location l, Value v, Value s) {
+                         return arith::DivFOp::create(nb, l, v, s).getResult();
+                       });
 }
 
 /// The k largest scores of every row of [T, E] (ties to the lower index):
-/// values [T, k] and indices [T, k] (i64).
+/// values [T, k] and indices [T, k] (i64). Output (t, j) is the expert of
+/// rank j, rank(e) counting the experts that score higher or as high with a
+/// lower index; every output is independent, so the top-k is one parallel
+/// linalg.generic (GPU threads on the GPU path).
 std::pair<Value, Value> selectTopK(TensorBuilder &tb, Value scores, int64_t k) {
   OpBuilder &b = tb.builder();
   Location loc = tb.location();
   Type element = elementType(scores);
   Type i64 = b.getI64Type();
   int64_t experts = tensorType(scores).getShape()[1];
-  Value tokens = tb.dim(scores, 0);
-  SmallVector<OpFoldResult> outSizes{tokens, b.getIndexAttr(k)};
-  Value zero = tb.index(0), one = tb.index(1);
-  auto loop = scf::ForOp::create(
-      b, loc, zero, tokens, one,
+  SmallVector<OpFoldResult> outSizes{tb.dim(scores, 0), b.getIndexAttr(k)};
+  AffineMap identity = AffineMap::getMultiDimIdentityMap(2, b.getContext());
+  auto generic = linalg::GenericOp::create(
+      b, loc,
+      TypeRange{tensorType(scores).clone({ShapedType::kDynamic, k}),
+                RankedTensorType::get({ShapedType::kDynamic, k}, i64)},
+      ValueRange{},
       ValueRange{tb.empty(outSizes, element), tb.empty(outSizes, i64)},
-      [&](OpBuilder &nb, Location l, Value t, ValueRange perToken) {
-        auto pick = scf::ForOp::create(
-            nb, l, arith::ConstantIndexOp::create(nb, l, 0),
-            arith::ConstantIndexOp::create(nb, l, k),
-            arith::ConstantIndexOp::create(nb, l, 1), perToken,
-            [&](OpBuilder &pb, Location pl, Value j, ValueRange chosen) {
-              Value noIndex =
-                  arith::ConstantOp::create(pb, pl, pb.getI64IntegerAttr(-1));
-              Value lowest = arith::ConstantOp::create(
-                  pb, pl, pb.getFloatAttr(element, -INFINITY));
-              auto scan = scf::ForOp::create(
-                  pb, pl, arith::ConstantIndexOp::create(pb, pl, 0),
-                  arith::ConstantIndexOp::create(pb, pl, experts),
-                  arith::ConstantIndexOp::create(pb, pl, 1),
-                  ValueRange{lowest, noIndex},
-                  [&](OpBuilder &sb, Location sl, Value e, ValueRange best) {
-                    Value eI64 = arith::IndexCastOp::create(sb, sl, i64, e);
-                    // Taken when one of the first j choices is e.
-                    auto taken = scf::ForOp::create(
-                        sb, sl, arith::ConstantIndexOp::create(sb, sl, 0), j,
-                        arith::ConstantIndexOp::create(sb, sl, 1),
-                        ValueRange{arith::ConstantOp::create(
-                            sb, sl, sb.getBoolAttr(false))},
-                        [&](OpBuilder &cb, Location cl, Value previous,
-                            ValueRange found) {
-                          Value index = tensor::ExtractOp::create(
-                              cb, cl, chosen[1], ValueRange{t, previous});
-                          Value same = arith::CmpIOp::create(
-                              cb, cl, arith::CmpIPredicate::eq, index, eI64);
-                          scf::YieldOp::create(
-                              cb, cl,
-                              ValueRange{arith::OrIOp::create(cb, cl, found[0],
-                                                              same)});
-                        });
-                    Value score = tensor::ExtractOp::create(
-                        sb, sl, scores, ValueRange{t, e});
-                    Value greater = arith::CmpFOp::create(
-                        sb, sl, arith::CmpFPredicate::OGT, score, best[0]);
-                    Value none = arith::CmpIOp::create(
-                        sb, sl, arith::CmpIPredicate::eq, best[1], noIndex);
-                    Value better = arith::AndIOp::create(
-                        sb, sl, arith::OrIOp::create(sb, sl, greater, none),
-                        arith::XOrIOp::create(
-                            sb, sl, taken.getResult(0),
-                            arith::ConstantOp::create(sb, sl,
-                                                      sb.getBoolAttr(true))));
-                    scf::YieldOp::create(
-                        sb, sl,
-                        ValueRange{arith::SelectOp::create(sb, sl, better,
-                                                           score, best[0]),
-                                   arith::SelectOp::create(sb, sl, better,
-                                                           eI64, best[1])});
+      SmallVector<AffineMap>{identity, identity},
+      SmallVector<utils::IteratorType>(2, utils::IteratorType::parallel),
+      [&](OpBuilder &nb, Location l, ValueRange) {
+        Value t = linalg::IndexOp::create(nb, l, 0);
+        Value j = linalg::IndexOp::create(nb, l, 1);
+        Value jI64 = arith::IndexCastOp::create(nb, l, i64, j);
+        Value zero = arith::ConstantIndexOp::create(nb, l, 0);
+        Value one = arith::ConstantIndexOp::create(nb, l, 1);
+        Value count = arith::ConstantIndexOp::create(nb, l, experts);
+        // NaN scores have no rank: index j keeps the output a valid expert.
+        Value nan = arith::ConstantOp::create(
+            nb, l,
+            nb.getFloatAttr(
+                element,
+                APFloat::getNaN(cast<FloatType>(element).getFloatSemantics())));
+        auto scan = scf::ForOp::create(
+            nb, l, zero, count, one, ValueRange{nan, jI64},
+            [&](OpBuilder &sb, Location sl, Value e, ValueRange chosen) {
+              Value score =
+                  tensor::ExtractOp::create(sb, sl, scores, ValueRange{t, e});
+              auto rank = scf::ForOp::create(
+                  sb, sl, zero, count, one, ValueRange{zero},
+                  [&](OpBuilder &rb, Location rl, Value other,
+                      ValueRange counted) {
+                    Value otherScore = tensor::ExtractOp::create(
+                        rb, rl, scores, ValueRange{t, other});
+                    Value higher = arith::CmpFOp::create(
+                        rb, rl, arith::CmpFPredicate::OGT, otherScore, score);
+                    Value tiedBefore = arith::AndIOp::create(
+                        rb, rl,
+                        arith::CmpFOp::create(rb, rl, arith::CmpFPredicate::OEQ,
+                                              otherScore, score),
+                        arith::CmpIOp::create(rb, rl, arith::CmpIPredicate::ult,
+                                              other, e));
+                    Value ahead =
+                        arith::OrIOp::create(rb, rl, higher, tiedBefore);
+                    Value next = arith::AddIOp::create(
+                        rb, rl, counted[0],
+                        arith::SelectOp::create(rb, rl, ahead, one, zero));
+                    scf::YieldOp::create(rb, rl, next);
                   });
-              Value values = tensor::InsertOp::create(
-                  pb, pl, scan.getResult(0), chosen[0], ValueRange{t, j});
-              Value indices = tensor::InsertOp::create(
-                  pb, pl, scan.getResult(1), chosen[1], ValueRange{t, j});
-              scf::YieldOp::create(pb, pl, ValueRange{values, indices});
+              Value isJ = arith::CmpIOp::create(
+                  sb, sl, arith::CmpIPredicate::eq, rank.getResult(0), j);
+              Value eI64 = arith::IndexCastOp::create(sb, sl, i64, e);
+              scf::YieldOp::create(
+                  sb, sl,
+                  ValueRange{
+                      arith::SelectOp::create(sb, sl, isJ, score, chosen[0]),
+                      arith::SelectOp::create(sb, sl, isJ, eI64, chosen[1])});
             });
-        scf::YieldOp::create(nb, l, pick.getResults());
+        linalg::YieldOp::create(nb, l, scan.getResults());
       });
-  return {loop.getResult(0), loop.getResult(1)};
+  return {generic.getResult(0), generic.getResult(1)};
 }
 
 struct GatingSpec {
@@ -588,11 +531,10 @@ std::pair<Value, Value> lowerGating(TensorBuilder &tb, Value logits,
           nb, l,
           arith::MulIOp::create(
               nb, l, t,
-              arith::ConstantOp::create(nb, l,
-                                        nb.getI64IntegerAttr(experts))),
+              arith::ConstantOp::create(nb, l, nb.getI64IntegerAttr(experts))),
           e);
       Value noise = arith::MulFOp::create(
-          nb, l, normalSample(nb, l, seed, position),
+          nb, l, buildNormalSample(nb, l, seed, position),
           arith::ConstantOp::create(nb, l, nb.getF64FloatAttr(std)));
       return arith::AddFOp::create(
                  nb, l, args[0], arith::TruncFOp::create(nb, l, element, noise))
@@ -638,13 +580,12 @@ Value gateMatrix(TensorBuilder &tb, Value weights, Value indices,
       {AffineMap::get(3, 0, {d(0), d(2)}, context),
        AffineMap::get(3, 0, {d(0), d(2)}, context),
        AffineMap::get(3, 0, {d(0), d(1)}, context)},
-      {IteratorType::parallel, IteratorType::parallel,
-       IteratorType::reduction},
+      {IteratorType::parallel, IteratorType::parallel, IteratorType::reduction},
       [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
-        Value e = arith::IndexCastOp::create(
-            nb, l, nb.getI64Type(), linalg::IndexOp::create(nb, l, 1));
-        Value chosen = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq,
-                                             args[1], e);
+        Value e = arith::IndexCastOp::create(nb, l, nb.getI64Type(),
+                                             linalg::IndexOp::create(nb, l, 1));
+        Value chosen =
+            arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq, args[1], e);
         Value gate = arith::SelectOp::create(
             nb, l, chosen, args[0],
             arith::ConstantOp::create(nb, l, nb.getFloatAttr(element, 0.0)));
@@ -674,13 +615,13 @@ Value batchedProjection(TensorBuilder &tb, Value x, Value weight, Value bias) {
   if (!bias)
     return result;
   AffineMap identity = AffineMap::getMultiDimIdentityMap(3, context);
-  return tb.generic({result, bias}, tb.empty(sizes, element),
-                    {identity, AffineMap::get(3, 0, {d(0), d(2)}, context),
-                     identity},
-                    SmallVector<IteratorType>(3, IteratorType::parallel),
-                    [](OpBuilder &nb, Location l, ValueRange args) -> Value {
-                      return arith::AddFOp::create(nb, l, args[0], args[1]);
-                    });
+  return tb.generic(
+      {result, bias}, tb.empty(sizes, element),
+      {identity, AffineMap::get(3, 0, {d(0), d(2)}, context), identity},
+      SmallVector<IteratorType>(3, IteratorType::parallel),
+      [](OpBuilder &nb, Location l, ValueRange args) -> Value {
+        return arith::AddFOp::create(nb, l, args[0], args[1]);
+      });
 }
 
 /// Y[e, t, n] = sum_i m[e, t, i] w[e, n, i]: per-expert inputs.
@@ -690,17 +631,17 @@ Value batchedPerExpertProjection(TensorBuilder &tb, Value m, Value weight) {
   auto d = [&](unsigned i) { return b.getAffineDimExpr(i); };
   SmallVector<OpFoldResult> sizes{tb.sizes(weight)[0], tb.sizes(m)[1],
                                   tb.sizes(weight)[1]};
-  return tb.generic(
-      {m, weight}, tb.zeros(sizes, elementType(m)),
-      {AffineMap::get(4, 0, {d(0), d(1), d(3)}, context),
-       AffineMap::get(4, 0, {d(0), d(2), d(3)}, context),
-       AffineMap::get(4, 0, {d(0), d(1), d(2)}, context)},
-      {IteratorType::parallel, IteratorType::parallel, IteratorType::parallel,
-       IteratorType::reduction},
-      [](OpBuilder &nb, Location l, ValueRange args) -> Value {
-        return arith::AddFOp::create(
-            nb, l, args[2], arith::MulFOp::create(nb, l, args[0], args[1]));
-      });
+  return tb.generic({m, weight}, tb.zeros(sizes, elementType(m)),
+                    {AffineMap::get(4, 0, {d(0), d(1), d(3)}, context),
+                     AffineMap::get(4, 0, {d(0), d(2), d(3)}, context),
+                     AffineMap::get(4, 0, {d(0), d(1), d(2)}, context)},
+                    {IteratorType::parallel, IteratorType::parallel,
+                     IteratorType::parallel, IteratorType::reduction},
+                    [](OpBuilder &nb, Location l, ValueRange args) -> Value {
+                      return arith::AddFOp::create(
+                          nb, l, args[2],
+                          arith::MulFOp::create(nb, l, args[0], args[1]));
+                    });
 }
 
 /// out[t, h] = sum_e G[t, e] Y[e, t, h].
@@ -714,8 +655,7 @@ Value combineExperts(TensorBuilder &tb, Value gates, Value outputs) {
       {AffineMap::get(3, 0, {d(0), d(2)}, context),
        AffineMap::get(3, 0, {d(2), d(0), d(1)}, context),
        AffineMap::get(3, 0, {d(0), d(1)}, context)},
-      {IteratorType::parallel, IteratorType::parallel,
-       IteratorType::reduction},
+      {IteratorType::parallel, IteratorType::parallel, IteratorType::reduction},
       [](OpBuilder &nb, Location l, ValueRange args) -> Value {
         return arith::AddFOp::create(
             nb, l, args[2], arith::MulFOp::create(nb, l, args[0], args[1]));
@@ -749,8 +689,7 @@ Value routeSparse(TensorBuilder &tb, Value x, Value weights, Value indices,
   };
 
   // Tokens per expert.
-  Value counts0 =
-      tb.filled({b.getIndexAttr(experts)}, tb.index(0));
+  Value counts0 = tb.filled({b.getIndexAttr(experts)}, tb.index(0));
   auto counting = scf::ForOp::create(
       b, loc, zero, pairs, one, ValueRange{counts0},
       [&](OpBuilder &nb, Location l, Value pair, ValueRange state) {
@@ -760,10 +699,9 @@ Value routeSparse(TensorBuilder &tb, Value x, Value weights, Value indices,
         Value count = tensor::ExtractOp::create(nb, l, state[0], ValueRange{e});
         Value next = arith::AddIOp::create(
             nb, l, count, arith::ConstantIndexOp::create(nb, l, 1));
-        scf::YieldOp::create(
-            nb, l,
-            ValueRange{tensor::InsertOp::create(nb, l, next, state[0],
-                                                ValueRange{e})});
+        scf::YieldOp::create(nb, l,
+                             ValueRange{tensor::InsertOp::create(
+                                 nb, l, next, state[0], ValueRange{e})});
       });
   Value counts = counting.getResult(0);
   // Where each expert's tokens start.
@@ -788,7 +726,8 @@ Value routeSparse(TensorBuilder &tb, Value x, Value weights, Value indices,
         auto [t, j, e] = expertOf(nb, l, pair);
         Value position =
             tensor::ExtractOp::create(nb, l, state[0], ValueRange{e});
-        Value gate = tensor::ExtractOp::create(nb, l, weights, ValueRange{t, j});
+        Value gate =
+            tensor::ExtractOp::create(nb, l, weights, ValueRange{t, j});
         Value cursor = tensor::InsertOp::create(
             nb, l,
             arith::AddIOp::create(nb, l, position,
@@ -831,15 +770,14 @@ Value routeSparse(TensorBuilder &tb, Value x, Value weights, Value indices,
             arith::ConstantIndexOp::create(nb, l, 1), state,
             [&](OpBuilder &sb, Location sl, Value r, ValueRange out) {
               TensorBuilder rowBuilder(sb, sl);
-              Value token = tensor::ExtractOp::create(sb, sl, rows,
-                                                      ValueRange{r});
-              SmallVector<OpFoldResult> rowSizes{
-                  sb.getIndexAttr(1), sb.getIndexAttr(outFeatures)};
+              Value token =
+                  tensor::ExtractOp::create(sb, sl, rows, ValueRange{r});
+              SmallVector<OpFoldResult> rowSizes{sb.getIndexAttr(1),
+                                                 sb.getIndexAttr(outFeatures)};
               SmallVector<OpFoldResult> unit(2, sb.getIndexAttr(1));
               Value source = tensor::ExtractSliceOp::create(
-                  sb, sl, scaled,
-                  ArrayRef<OpFoldResult>{r, sb.getIndexAttr(0)}, rowSizes,
-                  unit);
+                  sb, sl, scaled, ArrayRef<OpFoldResult>{r, sb.getIndexAttr(0)},
+                  rowSizes, unit);
               Value destination = tensor::ExtractSliceOp::create(
                   sb, sl, out[0],
                   ArrayRef<OpFoldResult>{token, sb.getIndexAttr(0)}, rowSizes,
@@ -866,6 +804,19 @@ struct ExpertWeights {
   Value gate, up, down;
   Value sharedGate, sharedUp, sharedDown, sharedExpertGate;
   Activation activation;
+
+  /// The (converted) weights of moe.experts or moe.fused_moe.
+  template <typename OpTy, typename Adaptor>
+  static ExpertWeights of(OpTy op, Adaptor adaptor) {
+    return {adaptor.getGate(),
+            adaptor.getUp(),
+            adaptor.getDown(),
+            adaptor.getSharedGate(),
+            adaptor.getSharedUp(),
+            adaptor.getSharedDown(),
+            adaptor.getSharedExpertGate(),
+            op.getActivation()};
+  }
 };
 
 /// Adds the shared expert (sigmoid-gated when it has a gate row).
@@ -877,13 +828,13 @@ Value addSharedExpert(TensorBuilder &tb, Value x, Value routed,
                         Value(), Value(), w.activation);
   if (w.sharedExpertGate) {
     Value logits = tb.matmulTransposedB(x, w.sharedExpertGate); // [T, 1]
-    Value flat = tensor::CollapseShapeOp::create(
-        tb.builder(), tb.location(), logits,
-        ArrayRef<ReassociationIndices>{{0, 1}});
+    Value flat =
+        tensor::CollapseShapeOp::create(tb.builder(), tb.location(), logits,
+                                        ArrayRef<ReassociationIndices>{{0, 1}});
     shared = tb.mapWithRow(
         shared, flat, [](OpBuilder &nb, Location l, Value v, Value g) {
-          Value one =
-              arith::ConstantOp::create(nb, l, nb.getFloatAttr(g.getType(), 1.0));
+          Value one = arith::ConstantOp::create(
+              nb, l, nb.getFloatAttr(g.getType(), 1.0));
           Value sigmoid = arith::DivFOp::create(
               nb, l, one,
               arith::AddFOp::create(
@@ -905,24 +856,23 @@ Value lowerRoutedFfn(TensorBuilder &tb, Value x, Value weights, Value indices,
   int64_t hidden = tensorType(x).getShape()[1];
   Value routed;
   if (strategy == Strategy::Dense || !indices) {
-    Value gates =
-        indices ? gateMatrix(tb, weights, indices, experts) : weights;
+    Value gates = indices ? gateMatrix(tb, weights, indices, experts) : weights;
     Value up = batchedProjection(tb, x, w.up, Value());
-    Value middle =
-        w.gate ? tb.glu(batchedProjection(tb, x, w.gate, Value()), up,
-                        w.activation)
-               : tb.activation(up, w.activation);
+    Value middle = w.gate ? tb.glu(batchedProjection(tb, x, w.gate, Value()),
+                                   up, w.activation)
+                          : tb.activation(up, w.activation);
     routed = combineExperts(tb, gates,
                             batchedPerExpertProjection(tb, middle, w.down));
   } else {
-    routed = routeSparse(
-        tb, x, weights, indices, experts, hidden,
-        [&](TensorBuilder &inner, Value rows, Value e) {
-          Value gate = w.gate ? inner.sliceLeading(w.gate, e) : Value();
-          return inner.ffn(rows, gate, inner.sliceLeading(w.up, e),
-                           inner.sliceLeading(w.down, e), Value(), Value(),
-                           Value(), w.activation);
-        });
+    routed =
+        routeSparse(tb, x, weights, indices, experts, hidden,
+                    [&](TensorBuilder &inner, Value rows, Value e) {
+                      Value gate =
+                          w.gate ? inner.sliceLeading(w.gate, e) : Value();
+                      return inner.ffn(rows, gate, inner.sliceLeading(w.up, e),
+                                       inner.sliceLeading(w.down, e), Value(),
+                                       Value(), Value(), w.activation);
+                    });
   }
   return addSharedExpert(tb, x, routed, w);
 }
@@ -938,8 +888,7 @@ Value uniformGates(TensorBuilder &tb, Value x, int64_t experts) {
 // Conversion patterns
 //===----------------------------------------------------------------------===//
 
-template <typename OpTy>
-struct Lowering : OpConversionPattern<OpTy> {
+template <typename OpTy> struct Lowering : OpConversionPattern<OpTy> {
   Lowering(MLIRContext *context, Strategy strategy)
       : OpConversionPattern<OpTy>(context), strategy(strategy) {}
   Strategy strategy;
@@ -959,16 +908,16 @@ struct EmbeddingLowering : Lowering<EmbeddingOp> {
     AffineMap output = AffineMap::getMultiDimIdentityMap(rank + 1, context);
     AffineMap input =
         AffineMap::get(rank + 1, 0, output.getResults().drop_back(), context);
-    Value result = tb.generic(
-        {ids}, tb.empty(sizes, elementType(table)), {input, output},
-        SmallVector<IteratorType>(rank + 1, IteratorType::parallel),
-        [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
-          Value row =
-              arith::IndexCastOp::create(nb, l, nb.getIndexType(), args[0]);
-          Value column = linalg::IndexOp::create(nb, l, rank);
-          return tensor::ExtractOp::create(nb, l, table,
-                                           ValueRange{row, column});
-        });
+    Value result =
+        tb.generic({ids}, tb.empty(sizes, elementType(table)), {input, output},
+                   SmallVector<IteratorType>(rank + 1, IteratorType::parallel),
+                   [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
+                     Value row = arith::IndexCastOp::create(
+                         nb, l, nb.getIndexType(), args[0]);
+                     Value column = linalg::IndexOp::create(nb, l, rank);
+                     return tensor::ExtractOp::create(nb, l, table,
+                                                      ValueRange{row, column});
+                   });
     rewriter.replaceOp(op, result);
     return success();
   }
@@ -980,10 +929,10 @@ struct RmsNormLowering : Lowering<RmsNormOp> {
   matchAndRewrite(RmsNormOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     TensorBuilder tb(rewriter, op.getLoc());
-    rewriter.replaceOp(op, lowerNorm(tb, adaptor.getInput(),
-                                     adaptor.getWeight(), Value(),
-                                     op.getEpsilon().convertToDouble(),
-                                     /*center=*/false));
+    rewriter.replaceOp(op,
+                       lowerNorm(tb, adaptor.getInput(), adaptor.getWeight(),
+                                 Value(), op.getEpsilon().convertToDouble(),
+                                 /*center=*/false));
     return success();
   }
 };
@@ -1073,8 +1022,9 @@ struct AttentionLowering : Lowering<AttentionOp> {
   matchAndRewrite(AttentionOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     TensorBuilder tb(rewriter, op.getLoc());
-    rewriter.replaceOp(op, lowerAttention(tb, op, adaptor.getQuery(),
-                                          adaptor.getKey(), adaptor.getValue()));
+    rewriter.replaceOp(op,
+                       lowerAttention(tb, op, adaptor.getQuery(),
+                                      adaptor.getKey(), adaptor.getValue()));
     return success();
   }
 };
@@ -1085,11 +1035,10 @@ struct FfnLowering : Lowering<FfnOp> {
   matchAndRewrite(FfnOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     TensorBuilder tb(rewriter, op.getLoc());
-    rewriter.replaceOp(
-        op, tb.ffn(adaptor.getInput(), adaptor.getGate(), adaptor.getUp(),
-                   adaptor.getDown(), adaptor.getGateBias(),
-                   adaptor.getUpBias(), adaptor.getDownBias(),
-                   op.getActivation()));
+    rewriter.replaceOp(op, tb.ffn(adaptor.getInput(), adaptor.getGate(),
+                                  adaptor.getUp(), adaptor.getDown(),
+                                  adaptor.getGateBias(), adaptor.getUpBias(),
+                                  adaptor.getDownBias(), op.getActivation()));
     return success();
   }
 };
@@ -1126,11 +1075,10 @@ struct ScaleLowering : Lowering<ScaleOp> {
     Value factor = tb.floatConstant(elementType(adaptor.getInput()),
                                     op.getFactor().convertToDouble());
     rewriter.replaceOp(
-        op, tb.map({adaptor.getInput()},
-                   [&](OpBuilder &nb, Location l, ValueRange args) {
-                     return arith::MulFOp::create(nb, l, args[0], factor)
-                         .getResult();
-                   }));
+        op, tb.map({adaptor.getInput()}, [&](OpBuilder &nb, Location l,
+                                             ValueRange args) {
+          return arith::MulFOp::create(nb, l, args[0], factor).getResult();
+        }));
     return success();
   }
 };
@@ -1142,8 +1090,10 @@ struct TopKGatingLowering : Lowering<TopKGatingOp> {
                   ConversionPatternRewriter &rewriter) const override {
     TensorBuilder tb(rewriter, op.getLoc());
     Value logits = tb.collapseTokens(adaptor.getLogits());
-    GatingSpec spec{int64_t(op.getK()), op.getScoring(),
-                    op.getScoreBeforeTopk(), op.getRenormalize(),
+    GatingSpec spec{int64_t(op.getK()),
+                    op.getScoring(),
+                    op.getScoreBeforeTopk(),
+                    op.getRenormalize(),
                     op.getNoiseStd().convertToDouble(),
                     int64_t(op.getNoiseSeed())};
     auto [weights, indices] = lowerGating(tb, logits, spec);
@@ -1183,13 +1133,10 @@ struct ExpertsLowering : Lowering<ExpertsOp> {
                   ConversionPatternRewriter &rewriter) const override {
     TensorBuilder tb(rewriter, op.getLoc());
     Value x = tb.collapseTokens(adaptor.getInput());
-    ExpertWeights w{adaptor.getGate(),       adaptor.getUp(),
-                    adaptor.getDown(),       adaptor.getSharedGate(),
-                    adaptor.getSharedUp(),   adaptor.getSharedDown(),
-                    adaptor.getSharedExpertGate(), op.getActivation()};
-    Value result = lowerRoutedFfn(tb, x, tb.collapseTokens(adaptor.getWeights()),
-                                  tb.collapseTokens(adaptor.getIndices()), w,
-                                  strategy);
+    ExpertWeights w = ExpertWeights::of(op, adaptor);
+    Value result =
+        lowerRoutedFfn(tb, x, tb.collapseTokens(adaptor.getWeights()),
+                       tb.collapseTokens(adaptor.getIndices()), w, strategy);
     rewriter.replaceOp(op, tb.expandTokens(result, adaptor.getInput()));
     return success();
   }
@@ -1202,10 +1149,7 @@ struct FusedMoeLowering : Lowering<FusedMoeOp> {
                   ConversionPatternRewriter &rewriter) const override {
     TensorBuilder tb(rewriter, op.getLoc());
     Value x = tb.collapseTokens(adaptor.getInput());
-    ExpertWeights w{adaptor.getGate(),       adaptor.getUp(),
-                    adaptor.getDown(),       adaptor.getSharedGate(),
-                    adaptor.getSharedUp(),   adaptor.getSharedDown(),
-                    adaptor.getSharedExpertGate(), op.getActivation()};
+    ExpertWeights w = ExpertWeights::of(op, adaptor);
     int64_t experts = tensorType(w.up).getShape()[0];
     Value result;
     if (!adaptor.getRouter()) {
@@ -1216,8 +1160,10 @@ struct FusedMoeLowering : Lowering<FusedMoeOp> {
       Value logits = tb.matmulTransposedB(x, adaptor.getRouter());
       if (adaptor.getRouterBias())
         logits = tb.addBias(logits, adaptor.getRouterBias());
-      GatingSpec spec{int64_t(op.getK()), op.getScoring(),
-                      op.getScoreBeforeTopk(), op.getRenormalize(),
+      GatingSpec spec{int64_t(op.getK()),
+                      op.getScoring(),
+                      op.getScoreBeforeTopk(),
+                      op.getRenormalize(),
                       op.getNoiseStd().convertToDouble(),
                       int64_t(op.getNoiseSeed())};
       auto [weights, indices] = lowerGating(tb, logits, spec);
@@ -1250,8 +1196,7 @@ struct RoutedLinearLowering : Lowering<RoutedLinearOp> {
           [&](TensorBuilder &inner, Value rows, Value e) {
             Value projected =
                 inner.matmulTransposedB(rows, inner.sliceLeading(stack, e));
-            return bias ? inner.addBias(projected,
-                                        inner.sliceLeading(bias, e))
+            return bias ? inner.addBias(projected, inner.sliceLeading(bias, e))
                         : projected;
           });
     }
@@ -1276,24 +1221,24 @@ struct MixtureOfLoraLowering : Lowering<MixtureOfLoraOp> {
     Value gates;
     if (op.getTopK() == 0) {
       // Every adapter, with its score.
-      gates = softmax ? softmaxRows(tb, logits)
-                      : tb.map({logits}, [](OpBuilder &nb, Location l,
-                                            ValueRange args) {
-                          Value one = arith::ConstantOp::create(
-                              nb, l, nb.getFloatAttr(args[0].getType(), 1.0));
-                          return arith::DivFOp::create(
+      gates = softmax
+                  ? softmaxRows(tb, logits)
+                  : tb.map({logits}, [](OpBuilder &nb, Location l,
+                                        ValueRange args) {
+                      Value one = arith::ConstantOp::create(
+                          nb, l, nb.getFloatAttr(args[0].getType(), 1.0));
+                      return arith::DivFOp::create(
+                                 nb, l, one,
+                                 arith::AddFOp::create(
                                      nb, l, one,
-                                     arith::AddFOp::create(
-                                         nb, l, one,
-                                         math::ExpOp::create(
-                                             nb, l,
-                                             arith::NegFOp::create(nb, l,
-                                                                   args[0]))))
-                              .getResult();
-                        });
+                                     math::ExpOp::create(nb, l,
+                                                         arith::NegFOp::create(
+                                                             nb, l, args[0]))))
+                          .getResult();
+                    });
     } else {
-      GatingSpec spec{int64_t(op.getTopK()), op.getNormalization(), true,
-                      softmax, 0.0, 0};
+      GatingSpec spec{
+          int64_t(op.getTopK()), op.getNormalization(), true, softmax, 0.0, 0};
       auto [weights, indices] = lowerGating(tb, logits, spec);
       gates = gateMatrix(tb, weights, indices, experts);
     }
@@ -1301,8 +1246,7 @@ struct MixtureOfLoraLowering : Lowering<MixtureOfLoraOp> {
       // Column e of the gate matrix.
       Value column = tensor::ExtractSliceOp::create(
           rewriter, op.getLoc(),
-          RankedTensorType::get({ShapedType::kDynamic},
-                                elementType(gates)),
+          RankedTensorType::get({ShapedType::kDynamic}, elementType(gates)),
           gates,
           ArrayRef<OpFoldResult>{rewriter.getIndexAttr(0),
                                  rewriter.getIndexAttr(e)},
@@ -1331,8 +1275,8 @@ void LowerToLinalgPass::runOnOperation() {
   } else if (strategy == "dense") {
     kind = Strategy::Dense;
   } else {
-    getOperation().emitError() << "unknown routed-expert strategy '"
-                               << strategy << "' (sparse or dense)";
+    getOperation().emitError() << "unknown routed-expert strategy '" << strategy
+                               << "' (sparse or dense)";
     return signalPassFailure();
   }
   MLIRContext *context = &getContext();
@@ -1343,9 +1287,8 @@ void LowerToLinalgPass::runOnOperation() {
   target.addIllegalDialect<MoeDialect>();
   // Weights stay: tools evaluate them (see moe-outline-weights).
   target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
-  target.addDynamicallyLegalDialect<MoeDialect>([](Operation *op) {
-    return isa<ScopeOp>(op) || isWeightExpression(op);
-  });
+  target.addDynamicallyLegalDialect<MoeDialect>(
+      [](Operation *op) { return isa<ScopeOp>(op) || isWeightExpression(op); });
   RewritePatternSet patterns(context);
   patterns.add<EmbeddingLowering, RmsNormLowering, LayerNormLowering,
                LinearLowering, RouterLowering, LoraLinearLowering,
@@ -1353,7 +1296,7 @@ void LowerToLinalgPass::runOnOperation() {
                ScaleLowering, TopKGatingLowering, UniformGatingLowering,
                ExpertsLowering, FusedMoeLowering, RoutedLinearLowering,
                MixtureOfLoraLowering>(context, kind);
-  if (failed(applyPartialConversion(getOperation(), target,
-                                    std::move(patterns))))
+  if (failed(
+          applyPartialConversion(getOperation(), target, std::move(patterns))))
     return signalPassFailure();
 }

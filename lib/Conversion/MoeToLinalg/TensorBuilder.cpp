@@ -6,6 +6,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "moe/Weights/Random.h"
 
 #include <cmath>
 
@@ -55,8 +56,8 @@ Value TensorBuilder::collapseTokens(Value tensor) {
     return tensor;
   if (type.getRank() == 1)
     return tensor::ExpandShapeOp::create(
-        b, loc, RankedTensorType::get({1, type.getShape()[0]},
-                                      type.getElementType()),
+        b, loc,
+        RankedTensorType::get({1, type.getShape()[0]}, type.getElementType()),
         tensor, ArrayRef<ReassociationIndices>{{0, 1}});
   ReassociationIndices leading;
   for (int64_t i = 0; i + 1 < type.getRank(); ++i)
@@ -147,8 +148,7 @@ Value TensorBuilder::matmulTransposedB(Value input, Value weight) {
                               AffineMap::get(3, 0, {t, n}, context)};
   return generic(
       {input, weight}, init, maps,
-      {IteratorType::parallel, IteratorType::parallel,
-       IteratorType::reduction},
+      {IteratorType::parallel, IteratorType::parallel, IteratorType::reduction},
       [](OpBuilder &nb, Location l, ValueRange args) -> Value {
         Value product = arith::MulFOp::create(nb, l, args[0], args[1]);
         return arith::AddFOp::create(nb, l, args[2], product);
@@ -180,18 +180,19 @@ Value TensorBuilder::reduceLastDim(Value input, bool maximum) {
   MLIRContext *context = b.getContext();
   auto type = cast<RankedTensorType>(input.getType());
   Type element = type.getElementType();
-  Value start = maximum ? floatConstant(element, -INFINITY)
-                        : floatConstant(element, 0.0);
+  Value start =
+      maximum ? floatConstant(element, -INFINITY) : floatConstant(element, 0.0);
   Value init = filled({sizes(input)[0]}, start);
   AffineMap identity = AffineMap::getMultiDimIdentityMap(2, context);
   AffineMap row = AffineMap::get(2, 0, {b.getAffineDimExpr(0)}, context);
-  return generic({input}, init, {identity, row},
-                 {IteratorType::parallel, IteratorType::reduction},
-                 [maximum](OpBuilder &nb, Location l, ValueRange args) -> Value {
-                   if (maximum)
-                     return arith::MaximumFOp::create(nb, l, args[0], args[1]);
-                   return arith::AddFOp::create(nb, l, args[0], args[1]);
-                 });
+  return generic(
+      {input}, init, {identity, row},
+      {IteratorType::parallel, IteratorType::reduction},
+      [maximum](OpBuilder &nb, Location l, ValueRange args) -> Value {
+        if (maximum)
+          return arith::MaximumFOp::create(nb, l, args[0], args[1]);
+        return arith::AddFOp::create(nb, l, args[0], args[1]);
+      });
 }
 
 Value TensorBuilder::mapWithRow(
@@ -232,14 +233,13 @@ Value TensorBuilder::activationScalar(OpBuilder &nb, Location l, Value x,
   }
   case Activation::gelu_tanh: {
     // 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).
-    Value cube = arith::MulFOp::create(
-        nb, l, x, arith::MulFOp::create(nb, l, x, x));
+    Value cube =
+        arith::MulFOp::create(nb, l, x, arith::MulFOp::create(nb, l, x, x));
     Value inner = arith::AddFOp::create(
         nb, l, x, arith::MulFOp::create(nb, l, cube, constant(0.044715)));
     Value tanh = math::TanhOp::create(
         nb, l,
-        arith::MulFOp::create(nb, l, inner,
-                              constant(std::sqrt(2.0 / M_PI))));
+        arith::MulFOp::create(nb, l, inner, constant(std::sqrt(2.0 / M_PI))));
     Value half = arith::MulFOp::create(nb, l, x, constant(0.5));
     return arith::MulFOp::create(
         nb, l, half, arith::AddFOp::create(nb, l, constant(1.0), tanh));
@@ -308,4 +308,52 @@ Value TensorBuilder::sliceLeading(Value tensor, Value indexValue) {
                                           type.getElementType());
   return tensor::ExtractSliceOp::create(b, loc, resultType, tensor, offsets,
                                         sliceSizes, strides);
+}
+
+/// The counter-based generator of moe/Weights/Random.h in IR: a standard
+/// normal sample for `index` (i64) of stream `seed`, as f64.
+Value mlir::moe::buildNormalSample(OpBuilder &b, Location loc, uint64_t seed,
+                                   Value index) {
+  Type i64 = b.getI64Type(), f64 = b.getF64Type();
+  auto constant = [&](uint64_t v) -> Value {
+    return arith::ConstantOp::create(b, loc, b.getIntegerAttr(i64, v));
+  };
+  auto mix = [&](Value x) -> Value {
+    x = arith::AddIOp::create(b, loc, x, constant(0x9E3779B97F4A7C15ull));
+    for (auto [shift, multiplier] :
+         {std::pair<uint64_t, uint64_t>{30, 0xBF58476D1CE4E5B9ull},
+          {27, 0x94D049BB133111EBull}}) {
+      Value shifted = arith::ShRUIOp::create(b, loc, x, constant(shift));
+      x = arith::MulIOp::create(b, loc,
+                                arith::XOrIOp::create(b, loc, x, shifted),
+                                constant(multiplier));
+    }
+    return arith::XOrIOp::create(
+        b, loc, x, arith::ShRUIOp::create(b, loc, x, constant(31)));
+  };
+  Value streamKey = constant(weights::splitMix64(seed));
+  auto uniform = [&](Value counter) -> Value {
+    Value bits = mix(arith::AddIOp::create(b, loc, streamKey, counter));
+    Value top = arith::ShRUIOp::create(b, loc, bits, constant(11));
+    Value asFloat = arith::UIToFPOp::create(b, loc, f64, top);
+    return arith::MulFOp::create(
+        b, loc, asFloat,
+        arith::ConstantOp::create(b, loc, b.getF64FloatAttr(0x1.0p-53)));
+  };
+  Value twice = arith::MulIOp::create(b, loc, index, constant(2));
+  Value u1 = uniform(twice);
+  Value u2 = uniform(arith::AddIOp::create(b, loc, twice, constant(1)));
+  auto f64Constant = [&](double v) -> Value {
+    return arith::ConstantOp::create(b, loc, b.getF64FloatAttr(v));
+  };
+  Value radius = math::SqrtOp::create(
+      b, loc,
+      arith::MulFOp::create(
+          b, loc, f64Constant(-2.0),
+          math::LogOp::create(
+              b, loc, arith::SubFOp::create(b, loc, f64Constant(1.0), u1))));
+  Value angle =
+      arith::MulFOp::create(b, loc, u2, f64Constant(6.283185307179586476925));
+  return arith::MulFOp::create(b, loc, radius,
+                               math::CosOp::create(b, loc, angle));
 }

@@ -90,6 +90,10 @@ private:
   Location loc;
 };
 
+/// The counter-based generator of moe/Weights/Random.h in IR: a standard
+/// normal sample (f64) for counter `index` (i64) of stream `seed`.
+Value buildNormalSample(OpBuilder &b, Location loc, uint64_t seed, Value index);
+
 } // namespace mlir::moe
 
 #endif // MOE_LIB_CONVERSION_MOETOLINALG_TENSORBUILDER_H

@@ -729,3 +729,13 @@ func.func @fused_result(%x: tensor<?x4xf32>, %r: tensor<2x4xf32>, %u: tensor<2x8
   %y = moe.fused_moe %x router %r up %u down %d k 1 scoring softmax activation relu : (tensor<?x4xf32>, tensor<2x4xf32>, tensor<2x8x4xf32>, tensor<2x4x8xf32>) -> tensor<4xf32>
   return
 }
+
+// -----
+
+// expected-error @+1 {{'moe.gpu_kernel' must be a symbol reference on a function declaration}}
+func.func private @launched() attributes {moe.gpu_kernel = "k"}
+
+// -----
+
+// expected-error @+1 {{'moe.gpu_kernel' must be a symbol reference on a function declaration}}
+func.func @defined() attributes {moe.gpu_kernel = @kernels::@k} { return }

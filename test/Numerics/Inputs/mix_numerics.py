@@ -1,6 +1,7 @@
-"""Runs mixes built by moe-mix-experts / moe-mix-adapters with moe-run (both
-routed-expert strategies) and compares their logits with the independent
-PyTorch reference of python/moe_reference.
+"""Runs mixes built by moe-mix-experts / moe-mix-adapters with moe-run (all
+routed-expert strategies: sparse, dense, the routing kernels on the CPU) and
+compares their logits with the independent PyTorch reference of
+python/moe_reference.
 
     mix_numerics.py WORKDIR experts|adapters|decompose
 
@@ -38,7 +39,7 @@ def fixture(workdir, name):
 
 def run_strategies(module):
     logits = {}
-    for strategy in ("sparse", "dense"):
+    for strategy in ("sparse", "dense", "kernels"):
         out = module + f".{strategy}.npy"
         tool("moe-run", module, "--ids", IDS_TEXT, "--strategy", strategy, "-o", out)
         logits[strategy] = np.load(out).astype(np.float64)
@@ -137,7 +138,7 @@ def decompose(workdir):
     tool("moe-opt", imported, f"--moe-decompose-experts=rank=64 output-dir={workdir}/factors",
          "--mlir-print-op-on-diagnostic=false", "-o", module)
     logits = {}
-    for strategy in ("sparse", "dense"):
+    for strategy in ("sparse", "dense", "kernels"):
         out = module + f".{strategy}.npy"
         tool("moe-run", module, "--func", "math", "--ids", IDS_TEXT, "--strategy", strategy, "-o", out)
         logits[strategy] = np.load(out).astype(np.float64)

@@ -4,7 +4,8 @@ independent numpy implementation of the op's documented semantics.
     op_numerics.py WORKDIR            (moe-run from $MOE_BIN)
 
 One function applies each op to the embeddings of a batch of token ids and
-returns every result; it is compiled with both routed-expert strategies.
+returns every result; it is compiled with the three routed-expert
+strategies (sparse, dense, and the routing kernels run on the CPU).
 Prints one line per output and fails when any relative error
 max|ours - reference| / max|reference| exceeds 1e-5.
 """
@@ -355,7 +356,7 @@ def main(workdir):
     open(path, "w").write("\n".join(body) + "\n")
     ids = ";".join(",".join(str(int(t)) for t in row) for row in IDS)
     failures = 0
-    for strategy in ("sparse", "dense"):
+    for strategy in ("sparse", "dense", "kernels"):
         out = os.path.join(workdir, f"out-{strategy}.safetensors")
         subprocess.run([os.path.join(os.environ["MOE_BIN"], "moe-run"), path, "--ids", ids,
                         "--strategy", strategy, "-o", out], check=True, stdout=subprocess.DEVNULL)
@@ -366,7 +367,7 @@ def main(workdir):
             ok = error <= TOLERANCE
             failures += not ok
             print(f"{strategy:6} {name:32} {error:.2e} {'ok' if ok else 'FAIL'}")
-    print(f"{len(outputs)} outputs x 2 strategies: {failures} above {TOLERANCE}")
+    print(f"{len(outputs)} outputs x 3 strategies: {failures} above {TOLERANCE}")
     return 1 if failures else 0
 
 

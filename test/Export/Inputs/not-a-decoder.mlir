@@ -1,8 +1,9 @@
-// A one-layer decoder whose FFN is routed over two experts.
+// Input of export-hf-errors.test: a routed model function that is not a
+// decoder (no norms, no attention).
 moe.scope @base path "models/base" format huggingface
 moe.scope @math path "models/math" format huggingface
 
-func.func @mix(%ids: tensor<?x?xi64>) -> tensor<?x?x32xf32> {
+func.func @mix(%ids: tensor<?x?xi64>) -> tensor<?x?x32xf32> attributes {moe.scope = @base} {
   %table = moe.param @base::"model.embed_tokens.weight" : tensor<32x16xf32>
   %h = moe.embedding %table[%ids] : tensor<32x16xf32>, tensor<?x?xi64> -> tensor<?x?x16xf32>
   %router = moe.random_normal seed 0 mean 0.0 std 0.02 : tensor<2x16xf32>

@@ -1,0 +1,35 @@
+// RUN: moe-opt %s -split-input-file -verify-diagnostics --moe-lower-moe-kernels
+// RUN: not moe-opt %s --moe-lower-moe-kernels="target=tpu" 2>&1 | FileCheck %s --check-prefix=TARGET
+// RUN: not moe-opt %s --moe-lower-moe-kernels="threads=100" 2>&1 | FileCheck %s --check-prefix=THREADS
+// RUN: not moe-opt %s --moe-lower-moe-kernels="threads=2048" 2>&1 | FileCheck %s --check-prefix=THREADS2048
+// RUN: not moe-opt %s --moe-lower-moe-kernels="block-k=0" 2>&1 | FileCheck %s --check-prefix=BLOCK
+// RUN: not moe-opt %s --moe-lower-moe-kernels="block-m=64 block-n=128 block-k=32" 2>&1 | FileCheck %s --check-prefix=SHARED
+// RUN: moe-opt %s -split-input-file --moe-lower-moe-kernels="target=cpu block-m=64 block-n=128 block-k=32" -verify-diagnostics
+
+// TARGET: error: moe-lower-moe-kernels: unknown target 'tpu' (gpu or cpu)
+// THREADS: error: moe-lower-moe-kernels: threads must be a power of two from 32 to 1024 (got 100)
+// THREADS2048: error: moe-lower-moe-kernels: threads must be a power of two from 32 to 1024 (got 2048)
+// BLOCK: error: moe-lower-moe-kernels: block-m, block-n and block-k must be positive
+// SHARED: error: moe-lower-moe-kernels: tiles need 106496 bytes of shared memory per block, more than the 49152 a kernel may declare statically
+
+func.func @gateless(%x: tensor<?x8xf32>, %u: tensor<4x6x8xf32>, %d: tensor<4x8x6xf32>) -> tensor<?x8xf32> {
+  // expected-warning @+1 {{gate-less mixes run every expert: no routing kernels; left to moe-lower-to-linalg}}
+  %y = moe.fused_moe %x up %u down %d k 4 scoring softmax activation relu : (tensor<?x8xf32>, tensor<4x6x8xf32>, tensor<4x8x6xf32>) -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @shared(%x: tensor<?x8xf32>, %r: tensor<4x8xf32>, %u: tensor<4x6x8xf32>, %d: tensor<4x8x6xf32>, %su: tensor<3x8xf32>, %sd: tensor<8x3xf32>) -> tensor<?x8xf32> {
+  // expected-warning @+1 {{the routing kernels do not support shared experts; left to moe-lower-to-linalg}}
+  %y = moe.fused_moe %x router %r up %u down %d shared_up %su shared_down %sd k 2 scoring softmax activation relu : (tensor<?x8xf32>, tensor<4x8xf32>, tensor<4x6x8xf32>, tensor<4x8x6xf32>, tensor<3x8xf32>, tensor<8x3xf32>) -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @bf16(%x: tensor<?x8xbf16>, %r: tensor<4x8xbf16>, %u: tensor<4x6x8xbf16>, %d: tensor<4x8x6xbf16>) -> tensor<?x8xbf16> {
+  // expected-warning @+1 {{the routing kernels compute in f32; left to moe-lower-to-linalg}}
+  %y = moe.fused_moe %x router %r up %u down %d k 2 scoring softmax activation relu : (tensor<?x8xbf16>, tensor<4x8xbf16>, tensor<4x6x8xbf16>, tensor<4x8x6xbf16>) -> tensor<?x8xbf16>
+  return %y : tensor<?x8xbf16>
+}
