@@ -9,7 +9,8 @@ a tiny model (hidden 128, 2 layers, vocab 1000: 0.6M parameters) and a
 (`moe-run --repeat`, one sequence of --tokens tokens), then on the ~100M
 shape mixes of E = 4 and 8 experts (noisy router) with k = 1 and 2, run
 with each routed-expert strategy (sparse, dense, kernels). Prints tokens/s
-(after one untimed warm-up run inside moe-run) and the compile time.
+(moe-run --repeat: the mean over the runs, code generation done before
+them) and the compile time (MLIR pipeline and LLVM code generation).
 --quick runs the tiny model only. Tools come from $MOE_BIN (default
 build/bin).
 """

@@ -1,7 +1,8 @@
 """The routing and grouped-GEMM kernels of moe-lower-to-gpu on a real GPU.
 
     gpu_moe_layer.py [--experts 8 --k 2 --hidden 4096 --inter 14336]
-                     [--tokens 16,128,1024,4096] [--dry-run | --ptx FILE]
+                     [--tokens 16,128,1024,4096] [--mma none,tf32]
+                     [--dry-run | --ptx FILE]
 
 Builds a one-layer routed-experts function (a Mixtral-sized layer by
 default), lowers it with `moe-opt --moe-lower-to-gpu`, reads the kernels'
@@ -11,17 +12,23 @@ the five kernels the way the generated host code does, and for every token
 count:
 
 - checks the output against a float64 PyTorch reference of the layer
-  (max |ours - ref| / max |ref|, float32 kernels, tolerance 1e-4);
+  (max |ours - ref| / max |ref|, tolerance 1e-4); for the tensor-core
+  kernels (mma=tf32) the reference rounds the GEMM operands to TF32 as the
+  kernels do, so a wrong fragment layout shows as an O(1) error;
 - times the five kernels (CUDA events, median of 20 runs after 3 warm-ups)
   against PyTorch float32 doing the same work two ways: a per-expert loop
   (gather, three matmuls, scatter-add) and one dense GEMM chain with the
   same FLOPs (T k rows through gate, up and down), the lower bound of a
   grouped GEMM in cuBLAS.
 
+Both GEMM arithmetics are built and run by default (--mma none,tf32: f32
+multiply-adds, and tensor-core mma.sync with TF32 operands).
+
 --dry-run stops after ptxas (no GPU needed) and checks that every kernel's
 parameter list is the one this script launches with; it leaves the PTX in
---out. --ptx FILE skips the build and loads that PTX, for a GPU machine
-without the compiler (torch is all it needs). Tools come from $MOE_BIN
+--out/<mma>/. --ptx FILE skips the build and loads that PTX (built with the
+one --mma given), for a GPU machine without the compiler (torch is all it
+needs). Tools come from $MOE_BIN
 (default build/bin); ptxas from $MOE_PTXAS or PATH.
 """
 
@@ -64,14 +71,16 @@ def layer_mlir(e, k, h, i):
 """
 
 
-def build_ptx(args, workdir):
+def build_ptx(args, workdir, mma):
     """Lowers the layer to PTX; returns the moe_kernels module's text."""
+    workdir.mkdir(parents=True, exist_ok=True)
     source = workdir / "layer.mlir"
     source.write_text(layer_mlir(args.experts, args.k, args.hidden, args.inter))
     lowered = workdir / "layer.gpu.mlir"
     moe_opt = os.path.join(os.environ.get("MOE_BIN", "build/bin"), "moe-opt")
     options = (f"chip={args.chip} features=+ptx80 block-m={BLOCK_M} "
-               f"block-n={BLOCK_N} block-k={BLOCK_K} threads={THREADS}")
+               f"block-n={BLOCK_N} block-k={BLOCK_K} threads={THREADS} "
+               f"mma={mma}")
     subprocess.run([moe_opt, str(source), f"--moe-lower-to-gpu={options}",
                     "-o", str(lowered)], check=True)
     ptx = extract(lowered.read_text())["moe_kernels"]
@@ -175,9 +184,17 @@ def run_kernels(driver, weights, x, args, stream):
     return launch_all, out
 
 
-def reference(x, router, gate, up, down, k):
-    """The layer in float64: softmax top-k (renormalised), SiLU-gated FFNs."""
+def round_tf32(v):
+    """cvt.rna.tf32.f32: keep 10 mantissa bits, ties away from zero."""
     import torch
+    return ((v.float().view(torch.int32) + 0x1000) & ~0x1FFF).view(torch.float32)
+
+
+def reference(x, router, gate, up, down, k, tf32):
+    """The layer in float64: softmax top-k (renormalised), SiLU-gated FFNs;
+    with `tf32` the GEMM operands rounded as the tensor-core kernels do."""
+    import torch
+    operand = round_tf32 if tf32 else (lambda v: v)
     x, router = x.double(), router.double()
     probabilities = torch.softmax(x @ router.T, dim=-1)
     weights, chosen = torch.topk(probabilities, k, dim=-1)
@@ -187,10 +204,12 @@ def reference(x, router, gate, up, down, k):
         token, slot = torch.nonzero(chosen == expert, as_tuple=True)
         if token.numel() == 0:
             continue
-        rows = x[token]
-        hidden = torch.nn.functional.silu(rows @ gate[expert].double().T) * (
-            rows @ up[expert].double().T)
-        out.index_add_(0, token, (hidden @ down[expert].double().T)
+        rows = operand(x[token]).double()
+        hidden = torch.nn.functional.silu(
+            rows @ operand(gate[expert]).double().T) * (
+            rows @ operand(up[expert]).double().T)
+        hidden = operand(hidden).double()
+        out.index_add_(0, token, (hidden @ operand(down[expert]).double().T)
                        * weights[token, slot, None])
     return out
 
@@ -219,17 +238,24 @@ def main():
     parser.add_argument("--inter", type=int, default=14336)
     parser.add_argument("--tokens", default="16,128,1024,4096")
     parser.add_argument("--chip", default="sm_90a")
+    parser.add_argument("--mma", default="none,tf32",
+                        help="GEMM arithmetics to build and run: none, tf32")
     parser.add_argument("--dry-run", action="store_true")
     parser.add_argument("--ptx", type=pathlib.Path)
     parser.add_argument("--out", type=pathlib.Path)
     args = parser.parse_args()
+    variants = args.mma.split(",")
+    if any(mma not in ("none", "tf32") for mma in variants):
+        sys.exit(f"error: --mma takes none and tf32, not '{args.mma}'")
     if args.ptx:
-        ptx = args.ptx.read_text()
+        if len(variants) != 1:
+            sys.exit("error: --ptx needs the one --mma it was built with")
+        ptxs = {variants[0]: args.ptx.read_text()}
     else:
         workdir = args.out or pathlib.Path(tempfile.mkdtemp(prefix="moe-gpu-"))
-        workdir.mkdir(parents=True, exist_ok=True)
-        ptx = build_ptx(args, workdir)
-    check_signatures(ptx)
+        ptxs = {mma: build_ptx(args, workdir / mma, mma) for mma in variants}
+    for ptx in ptxs.values():
+        check_signatures(ptx)
     if args.dry_run:
         print(f"PTX and cubin in {workdir}")
         return
@@ -244,19 +270,32 @@ def main():
     up = torch.randn(e, i, h, **dev) * h ** -0.5
     down = torch.randn(e, h, i, **dev) * i ** -0.5
     bias = torch.zeros(e, **dev)
-    driver = Driver(ptx)
     stream = torch.cuda.current_stream().cuda_stream
     print(f"E={e} k={k} H={h} I={i} on {torch.cuda.get_device_name()}")
+    failures = 0
+    for mma, ptx in ptxs.items():
+        failures += measure(Driver(ptx), mma, args, (router, gate, up, down,
+                                                     bias), stream)
+    sys.exit(1 if failures else 0)
+
+
+def measure(driver, mma, args, weights, stream):
+    """Checks and times the kernels for every token count; returns the
+    number of failed checks."""
+    import torch
+    e, k, h, i = args.experts, args.k, args.hidden, args.inter
+    dev = dict(device="cuda", dtype=torch.float32)
+    router, gate, up, down, _ = weights
+    print(f"mma={mma}")
     print("tokens  max rel err  kernels ms  torch loop ms  torch dense ms  "
           "kernel TFLOP/s")
     failures = 0
     for t in (int(n) for n in args.tokens.split(",")):
         x = torch.randn(t, h, **dev)
-        launch_all, out = run_kernels(driver, (router, gate, up, down, bias),
-                                      x, args, stream)
+        launch_all, out = run_kernels(driver, weights, x, args, stream)
         launch_all()
         torch.cuda.synchronize()
-        expected = reference(x, router, gate, up, down, k)
+        expected = reference(x, router, gate, up, down, k, mma == "tf32")
         error = ((out.view(t, h).double() - expected).abs().max()
                  / expected.abs().max()).item()
         failures += error > 1e-4
@@ -287,7 +326,7 @@ def main():
         flops = 2 * t * k * 3 * h * i
         print(f"{t:6}  {error:11.2e}  {kernels:10.3f}  {loop:13.3f}  "
               f"{dense:14.3f}  {flops / kernels / 1e9:14.2f}")
-    sys.exit(1 if failures else 0)
+    return failures
 
 
 if __name__ == "__main__":

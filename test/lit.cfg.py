@@ -35,12 +35,14 @@ llvm_config.add_tool_substitutions(
 # A missing or incomplete one is an error, never a silent skip.
 python = config.moe_python
 probe = subprocess.run(
-    [python, "-c", "import torch, transformers, peft, safetensors, numpy"],
+    [python, "-c",
+     "import torch, transformers, peft, safetensors, numpy, onnx, onnxruntime"],
     capture_output=True, text=True) if os.path.exists(python) else None
 if probe is None or probe.returncode != 0:
     lit_config.fatal(
         "the test Python at %s cannot import torch, transformers, peft, "
-        "safetensors and numpy: run scripts/setup.sh first%s"
+        "safetensors, numpy, onnx and onnxruntime: run scripts/setup.sh "
+        "first%s"
         % (python, "" if probe is None else "\n" + probe.stderr))
 # ptxas checks the generated PTX: MOE_PTXAS, the CUDA toolkit's on PATH, or
 # the one the virtualenv's triton (a torch dependency) ships.

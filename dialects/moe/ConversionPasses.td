@@ -75,10 +75,22 @@ def LowerMoeKernels : Pass<"moe-lower-moe-kernels", "::mlir::ModuleOp"> {
     1)` bounds the padded rows (`router_bias` has E zeros when the op has
     none, `gate` is ignored by plain FFNs). Shared experts are not
     supported by these kernels and are reported.
+
+    With `mma=tf32` the GEMM kernels round both operands to TF32 (10-bit
+    mantissa, to nearest, ties away from zero) as they stage them in shared
+    memory, and every warp computes 16x8 tiles of the block's product with
+    `nvgpu.mma.sync` (shape 16x8x4, f32 accumulators): tensor cores on sm_80
+    and later. It needs `block-m` a multiple of 16, `block-n` of 8 and
+    `block-k` of 4. On the CPU each thread computes, with the same operand
+    rounding, the accumulator elements its lane holds in the PTX fragment
+    layout, so the CPU checks the tiling, the rounding and the epilogues;
+    the fragment layout itself is checked on a GPU (bench/gpu_moe_layer.py).
   }];
   let dependentDialects = ["::mlir::gpu::GPUDialect",
                            "::mlir::memref::MemRefDialect",
                            "::mlir::bufferization::BufferizationDialect",
+                           "::mlir::nvgpu::NVGPUDialect",
+                           "::mlir::vector::VectorDialect",
                            "::mlir::scf::SCFDialect",
                            "::mlir::arith::ArithDialect",
                            "::mlir::math::MathDialect",
@@ -95,7 +107,11 @@ def LowerMoeKernels : Pass<"moe-lower-moe-kernels", "::mlir::ModuleOp"> {
     Option<"blockK", "block-k", "int64_t", /*default=*/"16",
            "Reduction step staged in shared memory">,
     Option<"threads", "threads", "int64_t", /*default=*/"256",
-           "Threads per block (a power of two from 32 to 1024)">
+           "Threads per block (a power of two from 32 to 1024)">,
+    Option<"mma", "mma", "std::string", /*default=*/"\"none\"",
+           "GEMM inner products: none (f32 fused multiply-adds per thread) "
+           "or tf32 (warp-level tensor-core mma.sync m16n8k4, operands "
+           "rounded to TF32, f32 accumulation)">
   ];
 }
 

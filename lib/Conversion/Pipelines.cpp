@@ -40,6 +40,7 @@ void mlir::moe::buildLowerToLLVMPipeline(OpPassManager &pm,
     pm.addPass(createFuseGating());
     LowerMoeKernelsOptions kernels;
     kernels.target = "cpu";
+    kernels.mma = options.mma;
     pm.addPass(createLowerMoeKernels(kernels));
     lowering.strategy = "sparse";
   }
@@ -102,6 +103,7 @@ void mlir::moe::buildLowerToGPUPipeline(OpPassManager &pm,
   kernels.blockN = options.blockN;
   kernels.blockK = options.blockK;
   kernels.threads = options.threads;
+  kernels.mma = options.mma;
   pm.addPass(createLowerMoeKernels(kernels));
   // Routed experts the kernels leave (gate-less, shared experts, gatings
   // shared by layers) as dense linalg: the sparse form counts tokens on the

@@ -183,6 +183,7 @@ Runner::create(OwningOpRef<ModuleOp> moduleRef, const RunnerOptions &options) {
   PassManager lowering(context);
   LowerToLLVMOptions pipeline;
   pipeline.strategy = options.strategy;
+  pipeline.mma = options.mma;
   pipeline.vectorize = options.vectorize;
   buildLowerToLLVMPipeline(lowering, pipeline);
   if (failed(lowering.run(module)))
@@ -202,6 +203,14 @@ Runner::create(OwningOpRef<ModuleOp> moduleRef, const RunnerOptions &options) {
     return makeError("cannot JIT-compile '" + runner->entry + "': " +
                      llvm::toString(engine.takeError()) + diagnostics.take());
   runner->engine = std::move(*engine);
+  // Code generation happens at the first lookup: here, so that it counts as
+  // compilation and runs are only runs.
+  auto entryPoint =
+      runner->engine->lookupPacked("_mlir_ciface_" + runner->entry);
+  if (!entryPoint)
+    return makeError("cannot JIT-compile '" + runner->entry +
+                     "': " + llvm::toString(entryPoint.takeError()));
+  runner->entryPoint = *entryPoint;
   return runner;
 }
 
@@ -251,8 +260,7 @@ Runner::run(ArrayRef<int64_t> ids, int64_t batch, int64_t length) {
   SmallVector<void *> packed{&resultPointer};
   for (void *&pointer : argumentPointers)
     packed.push_back(&pointer);
-  if (llvm::Error error = engine->invokePacked("_mlir_ciface_" + entry, packed))
-    return std::move(error);
+  entryPoint(packed.data());
 
   std::vector<NamedTensor> outputs;
   int64_t cursor = 0;

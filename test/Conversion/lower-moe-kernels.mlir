@@ -1,6 +1,8 @@
 // RUN: moe-opt %s -split-input-file --moe-lower-moe-kernels="target=gpu" | FileCheck %s --check-prefix=GPU
 // RUN: moe-opt %s -split-input-file --moe-lower-moe-kernels="target=cpu" | FileCheck %s --check-prefix=CPU
 // RUN: moe-opt %s -split-input-file --moe-lower-moe-kernels="block-m=32 block-n=32 block-k=8 threads=128" | FileCheck %s --check-prefix=TILES
+// RUN: moe-opt %s -split-input-file --moe-lower-moe-kernels="mma=tf32" | FileCheck %s --check-prefix=TF32
+// RUN: moe-opt %s -split-input-file --moe-lower-moe-kernels="mma=tf32 target=cpu" | FileCheck %s --check-prefix=TF32-CPU
 
 // The host side: flat buffers, the scratch buffers sized from the token
 // count, and five launches (calls of declarations that name the kernels).
@@ -57,6 +59,38 @@
 // Padding: 4 experts x (32 - 1) rows.
 // TILES: arith.addi %{{.*}}, %c124
 // TILES: gpu.func @routed_moe0_gemm_up({{.*}}) workgroup(%{{.*}} : memref<256xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<256xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<256xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<1024xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<1024xf32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
+// Tensor cores: operands rounded to TF32 as they are staged (bits + 0x1000,
+// low 13 bits cleared, NaN kept), then per warp a loop over the 16x8 tiles
+// of the 16x64 block (8 tiles, 8 warps: one each) and, inside, over the
+// block-k slice in steps of 4 carrying the lane's four accumulators through
+// mma.sync; gate and up weights each have their product.
+// TF32-LABEL: gpu.func @routed_moe0_gemm_up
+// TF32: %[[BITS:.*]] = arith.bitcast %[[V:.*]] : f32 to i32
+// TF32: %[[ADD:.*]] = arith.addi %[[BITS]], %c4096_i32
+// TF32: %[[CLEAR:.*]] = arith.andi %[[ADD]], %c-8192_i32
+// TF32: %[[NAN:.*]] = arith.cmpf uno, %[[V]], %[[V]]
+// TF32: %[[ROUNDED:.*]] = arith.bitcast %[[CLEAR]] : i32 to f32
+// TF32: arith.select %[[NAN]], %[[V]], %[[ROUNDED]] : f32
+// TF32: %[[LANE:.*]] = arith.remui %[[TID:.*]], %c32
+// TF32: %[[WARP:.*]] = arith.divui %[[TID]], %c32
+// TF32: scf.for %{{.*}} = %[[WARP]] to %c8{{(_[0-9]+)?}} step %c8{{(_[0-9]+)?}} {
+// TF32: scf.for %{{.*}} = %c0{{.*}} to %c16{{.*}} step %c4{{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32)
+// TF32: vector.from_elements %{{.*}}, %{{.*}} : vector<2x1xf32>
+// TF32: vector.from_elements %{{.*}} : vector<1x1xf32>
+// TF32: nvgpu.mma.sync(%{{.*}}, %{{.*}}, %{{.*}}) {mmaShape = [16, 8, 4], tf32Enabled} : (vector<2x1xf32>, vector<1x1xf32>, vector<2x2xf32>) -> vector<2x2xf32>
+// TF32: nvgpu.mma.sync
+// TF32-NOT: nvgpu.mma.sync
+// TF32: gpu.func @routed_moe0_gemm_down
+// TF32: nvgpu.mma.sync
+// TF32-NOT: nvgpu.mma.sync
+// TF32: gpu.func @routed_moe0_combine
+// On the CPU each lane sums the four products of its accumulators instead.
+// TF32-CPU-LABEL: func.func private @routed_moe0_gemm_up
+// TF32-CPU: arith.andi %{{.*}}, %c-8192_i32
+// TF32-CPU: scf.for %{{.*}} = %c0{{.*}} to %c16{{.*}} step %c4{{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32)
+// TF32-CPU-COUNT-16: arith.mulf
+// TF32-CPU-NOT: nvgpu
+// TF32-CPU-NOT: vector.
 func.func @routed(%x: tensor<?x?x8xf32>, %r: tensor<4x8xf32>, %rb: tensor<4xf32>, %g: tensor<4x6x8xf32>, %u: tensor<4x6x8xf32>, %d: tensor<4x8x6xf32>) -> tensor<?x?x8xf32> {
   %y = moe.fused_moe %x router %r router_bias %rb gate %g up %u down %d k 2 scoring softmax activation silu {renormalize} : (tensor<?x?x8xf32>, tensor<4x8xf32>, tensor<4xf32>, tensor<4x6x8xf32>, tensor<4x6x8xf32>, tensor<4x8x6xf32>) -> tensor<?x?x8xf32>
   return %y : tensor<?x?x8xf32>

@@ -52,6 +52,12 @@ static cl::opt<std::string> strategy(
     cl::desc("Routed experts: sparse (group tokens by expert), dense, or "
              "kernels (the GPU kernels of moe-lower-to-gpu, run as loops)"),
     cl::init("sparse"), cl::cat(runCategory));
+static cl::opt<std::string>
+    mma("mma",
+        cl::desc("GEMM inner products of --strategy=kernels: none (f32 "
+                 "multiply-adds) or tf32 (the tensor-core kernels' "
+                 "arithmetic: TF32 operands, f32 accumulation)"),
+        cl::init("none"), cl::cat(runCategory));
 static cl::opt<bool> noVectorize("no-vectorize",
                                  cl::desc("Do not vectorise contractions"),
                                  cl::cat(runCategory));
@@ -169,6 +175,10 @@ int main(int argc, char **argv) {
     return fail("--internals needs a .safetensors output");
   if (strategy != "sparse" && strategy != "dense" && strategy != "kernels")
     return fail("--strategy must be sparse, dense or kernels");
+  if (mma != "none" && mma != "tf32")
+    return fail("--mma must be none or tf32");
+  if (mma != "none" && strategy != "kernels")
+    return fail("--mma applies to --strategy=kernels only");
 
   int64_t batch, length;
   auto ids = parseIds(idsText, batch, length);
@@ -192,6 +202,7 @@ int main(int argc, char **argv) {
   RunnerOptions options;
   options.function = function;
   options.strategy = strategy;
+  options.mma = mma;
   options.vectorize = !noVectorize;
   options.collectInternals = internals;
   auto start = std::chrono::steady_clock::now();

@@ -16,6 +16,12 @@ struct LowerToLLVMOptions : public PassPipelineOptions<LowerToLLVMOptions> {
                      "(fused ops through the GPU routing and grouped-GEMM "
                      "kernels, run as loops)"),
       llvm::cl::init("sparse")};
+  Option<std::string> mma{
+      *this, "mma",
+      llvm::cl::desc("GEMM inner products of the routing kernels: none "
+                     "(f32 multiply-adds) or tf32 (tensor-core mma.sync, "
+                     "TF32 operands, f32 accumulation)"),
+      llvm::cl::init("none")};
   Option<bool> vectorize{*this, "vectorize",
                          llvm::cl::desc("Tile and vectorise contractions"),
                          llvm::cl::init(true)};
@@ -44,6 +50,12 @@ struct LowerToGPUOptions : public PassPipelineOptions<LowerToGPUOptions> {
                          llvm::cl::init(16)};
   Option<int64_t> threads{*this, "threads", llvm::cl::desc("Threads per block"),
                           llvm::cl::init(256)};
+  Option<std::string> mma{
+      *this, "mma",
+      llvm::cl::desc("GEMM inner products of the routing kernels: none "
+                     "(f32 multiply-adds) or tf32 (tensor-core mma.sync, "
+                     "TF32 operands, f32 accumulation)"),
+      llvm::cl::init("none")};
 };
 
 /// Routed experts to GPU code: gating fusion, the routing and grouped-GEMM

@@ -23,8 +23,10 @@ struct RunnerOptions {
   /// The model function; empty picks the only function with a `moe.scope`
   /// attribute (or the only function).
   std::string function;
-  /// Routed experts: "sparse" or "dense".
+  /// Routed experts: "sparse", "dense" or "kernels".
   std::string strategy = "sparse";
+  /// GEMM inner products of the "kernels" strategy: "none" or "tf32".
+  std::string mma = "none";
   /// Tile and vectorise contractions.
   bool vectorize = true;
   /// Also return each decoder layer's output and each router's choice.
@@ -65,6 +67,8 @@ private:
   OwningOpRef<ModuleOp> module;
   std::unique_ptr<ExecutionEngine> engine;
   std::string entry;
+  /// The compiled entry point's packed interface.
+  void (*entryPoint)(void **) = nullptr;
   /// Weights bound to the trailing arguments, in order.
   std::vector<std::shared_ptr<const HostTensor>> weights;
   /// Names, ranks and integer-ness of the results.

@@ -20,8 +20,10 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 
 #include <cmath>
@@ -50,7 +52,12 @@ struct Shape {
   double noiseStd;
   int64_t noiseSeed;
   int64_t blockM, blockN, blockK, threads;
+  /// GEMM inner products on tensor cores (mma.sync m16n8k4, TF32 operands).
+  bool tf32;
 };
+
+/// The warp-level tensor-core product the tf32 GEMMs use.
+constexpr int64_t kWarpSize = 32, kMmaM = 16, kMmaN = 8, kMmaK = 4;
 
 /// for (iv = lower; iv < upper; iv += step) body(iv), built with `b` (whose
 /// insertion point moves into the loop while `body` runs).
@@ -119,6 +126,18 @@ public:
     return arith::ConstantIndexOp::create(b, loc, value);
   }
 
+  /// One warp's c += A B for a 16x8x4 tile (mma.sync m16n8k4, TF32), seen
+  /// from lane `lane`. A holds rows `rowBase`.. and B columns `colBase`.. of
+  /// the shared tiles `a` and `b` (row-major with `stride` elements per row,
+  /// reduction index from `kk`). `c` holds the lane's four accumulators in
+  /// the PTX fragment layout: rows g, g, g+8, g+8 and columns 2t, 2t+1, 2t,
+  /// 2t+1 of the tile, for g = lane / 4 and t = lane % 4. On the GPU this
+  /// is one instruction of the whole warp; on the CPU the lane computes its
+  /// own four sums.
+  SmallVector<Value> mmaTf32(Value lane, Value a, Value bTile, int64_t stride,
+                             Value kk, Value rowBase, Value colBase,
+                             ArrayRef<Value> c);
+
 private:
   OpBuilder &b;
   Location loc;
@@ -166,6 +185,17 @@ struct Scalar {
   Value select(Value c, Value x, Value y) {
     return arith::SelectOp::create(b, loc, c, x, y);
   }
+  /// `x` rounded to TF32 (10 mantissa bits, to nearest, ties away from
+  /// zero, as cvt.rna.tf32.f32), kept in an f32; NaN stays NaN.
+  Value roundToTf32(Value x) {
+    Value bits = arith::BitcastOp::create(b, loc, b.getI32Type(), x);
+    Value rounded = arith::AndIOp::create(b, loc, add(bits, i32(0x1000)),
+                                          i32(~int64_t(0x1fff)));
+    Value isNan =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, x, x);
+    return select(isNan, x,
+                  arith::BitcastOp::create(b, loc, b.getF32Type(), rounded));
+  }
   Value load(Value buffer, Value i) {
     return memref::LoadOp::create(b, loc, buffer, ValueRange{i});
   }
@@ -205,6 +235,61 @@ struct Scalar {
     buildIf(b, loc, condition, body);
   }
 };
+
+/// Row and column, within a 16x8 tile, of accumulator `i` (0..3) of lane
+/// `lane` in the PTX fragment layout of mma.m16n8k4 with TF32 operands.
+std::pair<Value, Value> accumulatorAt(Scalar &sc, Value lane, int64_t i) {
+  Value group = sc.div(lane, sc.index(4)), inGroup = sc.rem(lane, sc.index(4));
+  return {sc.add(group, sc.index(8 * (i / 2))),
+          sc.add(sc.mul(inGroup, sc.index(2)), sc.index(i % 2))};
+}
+
+SmallVector<Value> KernelContext::mmaTf32(Value lane, Value a, Value bTile,
+                                          int64_t stride, Value kk,
+                                          Value rowBase, Value colBase,
+                                          ArrayRef<Value> c) {
+  Scalar sc{b, loc};
+  auto at = [&](Value buffer, Value row, Value column) {
+    return sc.load(buffer, sc.add(sc.mul(row, sc.index(stride)), column));
+  };
+  if (target == Target::CPU) {
+    SmallVector<Value> sums;
+    for (int64_t i = 0; i < 4; ++i) {
+      auto [row, column] = accumulatorAt(sc, lane, i);
+      row = sc.add(rowBase, row);
+      column = sc.add(colBase, column);
+      Value sum = c[i];
+      for (int64_t j = 0; j < kMmaK; ++j) {
+        Value inner = sc.add(kk, sc.index(j));
+        sum = sc.add(sum, sc.mul(at(a, row, inner), at(bTile, column, inner)));
+      }
+      sums.push_back(sum);
+    }
+    return sums;
+  }
+  // Fragments: a0 = A[g][t], a1 = A[g + 8][t], b0 = B[t][g] (B[k][n] is
+  // column n of the tile, stored as its row), for g = lane / 4, t = lane % 4.
+  Value group = sc.div(lane, sc.index(4));
+  Value inner = sc.add(kk, sc.rem(lane, sc.index(4)));
+  Type f32 = b.getF32Type();
+  Value row0 = sc.add(rowBase, group);
+  Value aFragment = vector::FromElementsOp::create(
+      b, loc, VectorType::get({2, 1}, f32),
+      ValueRange{at(a, row0, inner), at(a, sc.add(row0, sc.index(8)), inner)});
+  Value bFragment = vector::FromElementsOp::create(
+      b, loc, VectorType::get({1, 1}, f32),
+      ValueRange{at(bTile, sc.add(colBase, group), inner)});
+  Value cFragment =
+      vector::FromElementsOp::create(b, loc, VectorType::get({2, 2}, f32), c);
+  Value d = nvgpu::MmaSyncOp::create(b, loc, aFragment, bFragment, cFragment,
+                                     ArrayRef<int64_t>{kMmaM, kMmaN, kMmaK},
+                                     /*tf32Enabled=*/true);
+  SmallVector<Value> sums;
+  for (int64_t i = 0; i < 4; ++i)
+    sums.push_back(
+        vector::ExtractOp::create(b, loc, d, ArrayRef<int64_t>{i / 2, i % 2}));
+  return sums;
+}
 
 /// What a kernel is: its name, argument types (flat memrefs and index
 /// scalars), shared buffers (flat f32 of given sizes) and body.
@@ -423,6 +508,44 @@ struct GemmOperand {
   int64_t outputs; // columns of the product (rows of the weight)
 };
 
+/// The tf32 product of a block's shared tiles: warps take the 16x8 tiles of
+/// the bm x bn block in turn and add A B over the block-k slice to the
+/// accumulators of every weight.
+void mmaTiles(const Shape &s, KernelContext &ctx, Value tid, Value tileA,
+              unsigned weights, function_ref<Value(unsigned)> tileB,
+              function_ref<Value(unsigned)> acc) {
+  Scalar sc{ctx.builder(), ctx.location()};
+  Value lane = sc.rem(tid, sc.index(kWarpSize));
+  Value warp = sc.div(tid, sc.index(kWarpSize));
+  int64_t tilesN = s.blockN / kMmaN;
+  sc.forEach(
+      warp, sc.index((s.blockM / kMmaM) * tilesN),
+      sc.index(s.threads / kWarpSize), [&](Value tile) {
+        Value rowBase = sc.mul(sc.div(tile, sc.index(tilesN)), sc.index(kMmaM));
+        Value colBase = sc.mul(sc.rem(tile, sc.index(tilesN)), sc.index(kMmaN));
+        SmallVector<Value> positions;
+        for (int64_t i = 0; i < 4; ++i) {
+          auto [row, column] = accumulatorAt(sc, lane, i);
+          positions.push_back(
+              sc.add(sc.mul(sc.add(rowBase, row), sc.index(s.blockN)),
+                     sc.add(colBase, column)));
+        }
+        for (unsigned w = 0; w < weights; ++w) {
+          SmallVector<Value> init;
+          for (Value position : positions)
+            init.push_back(sc.load(acc(w), position));
+          ValueRange sums = sc.forEachCarrying(
+              sc.index(0), sc.index(s.blockK), sc.index(kMmaK), init,
+              [&](Value kk, ValueRange partial) {
+                return ctx.mmaTf32(lane, tileA, tileB(w), s.blockK, kk, rowBase,
+                                   colBase, llvm::to_vector(partial));
+              });
+          for (auto [sum, position] : llvm::zip_equal(sums, positions))
+            sc.store(sum, acc(w), position);
+        }
+      });
+}
+
 void gemmBody(
     const Shape &s, KernelContext &ctx, Value sorted, Value blockExpert,
     Value offsets, Value tokens, int64_t depth,
@@ -466,7 +589,9 @@ void gemmBody(
           {
             OpBuilder::InsertionGuard guard(b);
             b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-            scf::YieldOp::create(b, sc.loc, loadA(sc, row, pair, col));
+            Value value = loadA(sc, row, pair, col);
+            scf::YieldOp::create(b, sc.loc,
+                                 s.tf32 ? sc.roundToTf32(value) : value);
             b.setInsertionPointToStart(&ifOp.getElseRegion().front());
             scf::YieldOp::create(b, sc.loc, sc.f32(0));
           }
@@ -489,7 +614,9 @@ void gemmBody(
                   sc.add(sc.mul(sc.add(sc.mul(e, sc.index(outputs)), col),
                                 sc.index(depth)),
                          inner);
-              scf::YieldOp::create(b, sc.loc, sc.load(weight.buffer, at));
+              Value value = sc.load(weight.buffer, at);
+              scf::YieldOp::create(b, sc.loc,
+                                   s.tf32 ? sc.roundToTf32(value) : value);
               b.setInsertionPointToStart(&ifOp.getElseRegion().front());
               scf::YieldOp::create(b, sc.loc, sc.f32(0));
             }
@@ -498,6 +625,10 @@ void gemmBody(
         });
       });
       ctx.phase([&](OpBuilder &, Value tid) {
+        if (s.tf32) {
+          mmaTiles(s, ctx, tid, tileA, weights.size(), tileB, acc);
+          return;
+        }
         sc.forEach(tid, sc.index(bm * bn), step, [&](Value o) {
           Value r = sc.div(o, sc.index(bn)), n = sc.rem(o, sc.index(bn));
           SmallVector<Value> init;
@@ -742,7 +873,8 @@ void LowerMoeKernelsPass::lower(FusedMoeOp op, unsigned position) {
           blockM,
           blockN,
           blockK,
-          threads};
+          threads,
+          mma == "tf32"};
 
   ModuleOp module = getOperation();
   std::string prefix = (op->getParentOfType<func::FuncOp>().getSymName() +
@@ -927,6 +1059,17 @@ LogicalResult LowerMoeKernelsPass::initialize(MLIRContext *context) {
     return emitError(UnknownLoc::get(context))
            << "moe-lower-moe-kernels: block-m, block-n and block-k must be "
               "positive";
+  if (mma != "none" && mma != "tf32")
+    return emitError(UnknownLoc::get(context))
+           << "moe-lower-moe-kernels: unknown mma '" << mma
+           << "' (none or tf32)";
+  if (mma == "tf32" &&
+      (blockM % kMmaM != 0 || blockN % kMmaN != 0 || blockK % kMmaK != 0))
+    return emitError(UnknownLoc::get(context))
+           << "moe-lower-moe-kernels: mma=tf32 needs block-m a multiple of "
+           << kMmaM << ", block-n of " << kMmaN << " and block-k of " << kMmaK
+           << " (got " << int64_t(blockM) << ", " << int64_t(blockN) << ", "
+           << int64_t(blockK) << ")";
   // A gated GEMM block holds an A tile, two B tiles and two accumulators.
   int64_t sharedBytes =
       4 * (blockM * blockK + 2 * blockN * blockK + 2 * blockM * blockN);
