@@ -13,6 +13,13 @@ import sys
 import numpy as np
 
 
+def relative_error(ours, reference):
+    """max|ours - reference| / max|reference|, in float64."""
+    ours = np.asarray(ours, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    return float(np.abs(ours - reference).max() / np.abs(reference).max())
+
+
 def load(spec):
     if ".safetensors:" in spec:
         from safetensors.numpy import load_file
@@ -35,7 +42,7 @@ def main(argv=None):
     if ours.shape != reference.shape:
         print(f"{label}: shape {ours.shape} differs from the reference's {reference.shape}")
         return 1
-    error = np.abs(ours - reference).max() / np.abs(reference).max()
+    error = relative_error(ours, reference)
     verdict = "ok" if error <= args.tolerance else "ABOVE TOLERANCE"
     print(f"{label}: relative error {error:.2e} (tolerance {args.tolerance:g}) {verdict}")
     return 0 if error <= args.tolerance else 1

@@ -35,6 +35,8 @@ import sys
 import tempfile
 import warnings
 
+from moe_testing.compare import relative_error
+
 
 def _disk_tensors(directory):
     """Every tensor of the checkpoint's safetensors files, as torch tensors in
@@ -193,7 +195,7 @@ def check(args, reference_options):
     with torch.no_grad():
         actual = model(input_ids=torch.tensor(ids), use_cache=False).logits
     actual = actual.float().numpy()
-    error = float(np.abs(actual - expected).max() / np.abs(expected).max())
+    error = relative_error(actual, expected)
     print(f"{args.out}: {type(model).__name__}, {len(tensors)} tensors "
           f"checked, max relative error {error:.3g} "
           f"(tolerance {args.tolerance:.3g})")

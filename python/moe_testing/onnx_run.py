@@ -34,6 +34,8 @@ import sys
 
 import numpy as np
 
+from moe_testing.compare import relative_error
+
 
 def parse_ids(text):
     rows = [[int(v) for v in row.split(",")] for row in text.split(";")]
@@ -150,7 +152,7 @@ def run_one(path, ids, ref, args):
         if ref.shape != logits.shape:
             print(f"error: reference shape {list(ref.shape)} differs")
             return 1
-        error = float(np.abs(logits - ref).max() / np.abs(ref).max())
+        error = relative_error(logits, ref)
         print(f"max relative error: {error:.3e}")
         if not error <= args.tolerance:
             print(f"error: above the tolerance {args.tolerance:g}")

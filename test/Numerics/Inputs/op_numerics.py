@@ -19,6 +19,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from moe_reference.rng import normal_at
+from moe_testing.compare import relative_error
 
 TOLERANCE = 1e-5
 B, S, H, V = 2, 7, 16, 32
@@ -363,7 +364,7 @@ def main(workdir):
         results = load_file(out)
         for n, (_, _, reference, name) in enumerate(outputs):
             ours = results[f"output.{n}"].astype(np.float64)
-            error = np.abs(ours - reference).max() / np.abs(reference).max()
+            error = relative_error(ours, reference)
             ok = error <= TOLERANCE
             failures += not ok
             print(f"{strategy:6} {name:32} {error:.2e} {'ok' if ok else 'FAIL'}")

@@ -21,6 +21,8 @@ import sys
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from moe_testing.compare import relative_error
+
 TOLERANCE = 1e-5
 DISTINCT = 1e-4
 B, S, H, I, E, V = 2, 13, 40, 72, 4, 64
@@ -132,9 +134,8 @@ def main(workdir):
     tf32, f32 = run("tf32"), run("none")
     failures = 0
     for n, (name, reference) in enumerate(references):
-        scale = np.abs(reference).max()
-        error = np.abs(tf32[f"output.{n}"] - reference).max() / scale
-        f32_error = np.abs(f32[f"output.{n}"] - reference).max() / scale
+        error = relative_error(tf32[f"output.{n}"], reference)
+        f32_error = relative_error(f32[f"output.{n}"], reference)
         ok = error <= TOLERANCE and f32_error > DISTINCT
         failures += not ok
         print(f"{name:36} tf32 {error:.2e} f32 {f32_error:.2e} {'ok' if ok else 'FAIL'}")
