@@ -260,6 +260,26 @@ def OutlineWeights : Pass<"moe-outline-weights", "::mlir::ModuleOp"> {
                            "::mlir::func::FuncDialect"];
 }
 
+def StripWeights : Pass<"moe-strip-weights", "::mlir::ModuleOp"> {
+  let summary = "Keeps the compute of a module whose weights are outlined";
+  let description = [{
+    After `moe-outline-weights`, what machine code needs is the compute
+    functions; the weights functions they name (`moe.weights = @f.weights`)
+    and the `moe.scope` declarations are read by the tools that evaluate
+    weights from the checkpoints. This pass erases them, and the `moe.*`
+    attributes of functions and their arguments (`moe.scope`,
+    `moe.weights`, `moe.weight`, `moe.architecture`), which lowering to LLVM
+    would otherwise carry along. `moe-lower-to-llvm` and `moe-lower-to-gpu`
+    start with it, so both take an outlined module as it is.
+
+    A weight expression (`moe.param`, `moe.stack`, ...) left anywhere else
+    is an error: weights reach compiled code as arguments only, so run
+    `moe-outline-weights` first and keep its output: its `@f.weights` says
+    which checkpoint tensor binds to which argument.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+}
+
 def TileAndVectorize : Pass<"moe-tile-and-vectorize", "::mlir::func::FuncOp"> {
   let summary = "Tiles contractions and vectorises the tiles";
   let description = [{

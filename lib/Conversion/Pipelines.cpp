@@ -32,6 +32,7 @@ static void addBufferization(OpPassManager &pm) {
 
 void mlir::moe::buildLowerToLLVMPipeline(OpPassManager &pm,
                                          const LowerToLLVMOptions &options) {
+  pm.addPass(createStripWeights());
   pm.addPass(createCanonicalizerPass());
   LowerToLinalgOptions lowering;
   lowering.strategy = options.strategy;
@@ -95,6 +96,7 @@ void mlir::moe::buildLowerToLLVMPipeline(OpPassManager &pm,
 
 void mlir::moe::buildLowerToGPUPipeline(OpPassManager &pm,
                                         const LowerToGPUOptions &options) {
+  pm.addPass(createStripWeights());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createFuseGating());
   LowerMoeKernelsOptions kernels;

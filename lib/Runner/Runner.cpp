@@ -169,15 +169,11 @@ Runner::create(OwningOpRef<ModuleOp> moduleRef, const RunnerOptions &options) {
       runner->weights.push_back(*tensor);
     }
   }
+  // Only the function is compiled (moe-lower-to-llvm strips its moe
+  // attributes, which LLVM would refuse).
   for (Operation &op : llvm::make_early_inc_range(*module.getBody()))
     if (&op != func.getOperation())
       op.erase();
-  // moe attributes mean nothing to LLVM, which refuses unknown ones.
-  for (unsigned i = 0; i < func.getNumArguments(); ++i)
-    func.setArgAttrs(i, DictionaryAttr::get(context));
-  for (NamedAttribute attr : func->getDiscardableAttrs())
-    if (attr.getName().getValue().starts_with("moe."))
-      func->removeDiscardableAttr(attr.getName());
   func->setAttr("llvm.emit_c_interface", UnitAttr::get(context));
 
   PassManager lowering(context);

@@ -1,5 +1,13 @@
 // RUN: moe-opt %s --moe-lower-to-llvm | FileCheck %s
 // RUN: moe-opt %s --moe-lower-to-llvm="strategy=dense vectorize=false" | FileCheck %s --check-prefix=SCALAR
+// RUN: moe-opt %S/Inputs/layer-with-params.mlir --moe-outline-weights --moe-lower-to-llvm | FileCheck %s --check-prefix=OUTLINED
+// RUN: moe-opt %S/Inputs/layer-with-params.mlir --moe-outline-weights --moe-lower-to-llvm="strategy=kernels mma=tf32" | FileCheck %s --check-prefix=OUTLINED
+
+// An outlined mix lowers as it is: the weights function and the scope are
+// stripped, the compute function takes the weights as arguments.
+// OUTLINED-NOT: moe.
+// OUTLINED: llvm.func @layer(
+// OUTLINED-NOT: moe.
 
 // The whole pipeline ends in the LLVM dialect, with a C interface for the
 // runner.

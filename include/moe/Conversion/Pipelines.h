@@ -58,6 +58,10 @@ struct LowerToGPUOptions : public PassPipelineOptions<LowerToGPUOptions> {
       llvm::cl::init("none")};
 };
 
+/// Both pipelines take a module whose weights are outlined
+/// (moe-outline-weights) and start by keeping only its compute functions
+/// (moe-strip-weights).
+
 /// Routed experts to GPU code: gating fusion, the routing and grouped-GEMM
 /// kernels of moe-lower-moe-kernels, every other op through linalg and
 /// parallel loops mapped to GPU blocks and threads, then NVVM and a
@@ -65,7 +69,7 @@ struct LowerToGPUOptions : public PassPipelineOptions<LowerToGPUOptions> {
 void buildLowerToGPUPipeline(OpPassManager &pm,
                              const LowerToGPUOptions &options);
 
-/// moe compute ops (weights already outlined into arguments) -> linalg ->
+/// moe compute ops (weights outlined into arguments) -> linalg ->
 /// tiled and vectorised loops -> buffers -> the LLVM dialect, ready for the
 /// ExecutionEngine. Registered as `moe-lower-to-llvm`.
 void buildLowerToLLVMPipeline(OpPassManager &pm,
