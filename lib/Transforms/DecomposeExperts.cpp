@@ -141,18 +141,20 @@ LogicalResult DecomposeExpertsPass::decompose(func::FuncOp base,
     replaced.push_back({linear, index});
   }
   if (factors.empty()) {
-    expert.emitWarning() << "'" << expert.getSymName()
-                         << "' has no linear layer that differs from the "
-                            "base; nothing to decompose";
+    emitWarning(expert.getLoc())
+        << "'" << expert.getSymName()
+        << "' has no linear layer that differs from the "
+           "base; nothing to decompose";
     return success();
   }
 
   std::string scope = (expert.getSymName() + "_lora").str();
   ModuleOp module = getOperation();
   if (module.lookupSymbol(scope))
-    return module.emitError() << "a symbol '" << scope << "' already exists";
+    return emitError(module.getLoc())
+           << "a symbol '" << scope << "' already exists";
   if (llvm::Error error = writeFactors(outputDir, expert.getSymName(), factors))
-    return expert.emitError() << llvm::toString(std::move(error));
+    return emitError(expert.getLoc()) << llvm::toString(std::move(error));
   SmallString<256> path(outputDir);
   llvm::sys::path::append(path, expert.getSymName() + ".safetensors");
   OpBuilder moduleBuilder = OpBuilder::atBlockBegin(module.getBody());
@@ -191,16 +193,17 @@ LogicalResult DecomposeExpertsPass::decompose(func::FuncOp base,
 void DecomposeExpertsPass::runOnOperation() {
   ModuleOp module = getOperation();
   if (outputDir.empty()) {
-    module.emitError() << "moe-decompose-experts needs output-dir=<directory>";
+    emitError(module.getLoc())
+        << "moe-decompose-experts needs output-dir=<directory>";
     return signalPassFailure();
   }
   if (rank < 1) {
-    module.emitError() << "rank must be positive";
+    emitError(module.getLoc()) << "rank must be positive";
     return signalPassFailure();
   }
   if (std::error_code error = llvm::sys::fs::create_directories(outputDir)) {
-    module.emitError() << "cannot create '" << outputDir
-                       << "': " << error.message();
+    emitError(module.getLoc())
+        << "cannot create '" << outputDir << "': " << error.message();
     return signalPassFailure();
   }
   FailureOr<func::FuncOp> base = lookupModelFunction(module, baseName, "base");

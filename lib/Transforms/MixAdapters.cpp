@@ -43,7 +43,7 @@ private:
 LogicalResult MixAdaptersPass::parseOptions() {
   if (routerMode != "noisy" && routerMode != "uniform-random" &&
       routerMode != "zero" && routerMode != "given")
-    return moduleOp.emitError()
+    return emitError(moduleOp.getLoc())
            << "unknown router mode '" << routerMode
            << "' for adapters (noisy, uniform-random, zero or given)";
   if (normalization == "sigmoid")
@@ -51,10 +51,11 @@ LogicalResult MixAdaptersPass::parseOptions() {
   else if (normalization == "softmax")
     normalizationKind = Scoring::softmax;
   else
-    return moduleOp.emitError() << "unknown normalization '" << normalization
-                                << "' (sigmoid or softmax)";
+    return emitError(moduleOp.getLoc())
+           << "unknown normalization '" << normalization
+           << "' (sigmoid or softmax)";
   if (topK < 0)
-    return moduleOp.emitError() << "top-k must be 0 (all) or positive";
+    return emitError(moduleOp.getLoc()) << "top-k must be 0 (all) or positive";
   FailureOr<func::FuncOp> baseFunc =
       lookupModelFunction(moduleOp, baseName, "base");
   if (::mlir::failed(baseFunc))
@@ -70,12 +71,13 @@ LogicalResult MixAdaptersPass::parseOptions() {
         names.push_back(func.getSymName().str());
     }
   if (names.empty())
-    return moduleOp.emitError()
+    return emitError(moduleOp.getLoc())
            << "no adapter functions (with moe.lora_linear) to mix";
   llvm::StringSet<> seen;
   for (const std::string &name : names) {
     if (!seen.insert(name).second)
-      return moduleOp.emitError() << "adapter '" << name << "' is listed twice";
+      return emitError(moduleOp.getLoc())
+             << "adapter '" << name << "' is listed twice";
     FailureOr<func::FuncOp> func =
         lookupModelFunction(moduleOp, name, "adapter");
     if (::mlir::failed(func) ||
@@ -85,10 +87,11 @@ LogicalResult MixAdaptersPass::parseOptions() {
   }
   if (routerMode == "given") {
     if (routerWeightsPath.empty())
-      return moduleOp.emitError() << "router=given needs router-weights=<file>";
+      return emitError(moduleOp.getLoc())
+             << "router=given needs router-weights=<file>";
     auto ckpt = weights::Checkpoint::open(routerWeightsPath);
     if (!ckpt)
-      return moduleOp.emitError() << llvm::toString(ckpt.takeError());
+      return emitError(moduleOp.getLoc()) << llvm::toString(ckpt.takeError());
     given = std::move(*ckpt);
     givenScope = "adapter_router_weights";
     for (int suffix = 1; moduleOp.lookupSymbol(givenScope); ++suffix)
@@ -100,7 +103,7 @@ LogicalResult MixAdaptersPass::parseOptions() {
   if (moduleOp.lookupSymbol(outputName) &&
       !(outputName == baseName && !keepSources) &&
       !(llvm::is_contained(names, outputName) && !keepSources))
-    return moduleOp.emitError()
+    return emitError(moduleOp.getLoc())
            << "the output name '" << outputName << "' is already taken";
   return success();
 }
@@ -214,8 +217,8 @@ void MixAdaptersPass::runOnOperation() {
   }
   if (position == 0) {
     mix.erase();
-    moduleOp.emitError() << "the adapters adapt no linear layer of '"
-                         << baseName << "'";
+    emitError(moduleOp.getLoc())
+        << "the adapters adapt no linear layer of '" << baseName << "'";
     return signalPassFailure();
   }
 
@@ -225,8 +228,8 @@ void MixAdaptersPass::runOnOperation() {
       func.erase();
   }
   if (moduleOp.lookupSymbol(outputName)) {
-    moduleOp.emitError() << "the output name '" << outputName
-                         << "' is already taken";
+    emitError(moduleOp.getLoc())
+        << "the output name '" << outputName << "' is already taken";
     return signalPassFailure();
   }
   mix.setSymName(outputName);

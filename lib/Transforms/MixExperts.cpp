@@ -172,7 +172,7 @@ LogicalResult MixExpertsPass::parseOptions() {
           .Case("given", RouterMode::Given)
           .Default(std::nullopt);
   if (!parsed)
-    return module.emitError()
+    return emitError(module.getLoc())
            << "unknown router mode '" << routerMode
            << "' (gateless, noisy, uniform-random, hidden, cheap-embed, "
               "base-init or given)";
@@ -182,27 +182,28 @@ LogicalResult MixExpertsPass::parseOptions() {
   else if (scoring == "sigmoid")
     scoringKind = Scoring::sigmoid;
   else
-    return module.emitError()
+    return emitError(module.getLoc())
            << "unknown scoring '" << scoring << "' (softmax or sigmoid)";
   if (stem != "base" && stem != "average")
-    return module.emitError()
+    return emitError(module.getLoc())
            << "unknown stem '" << stem << "' (base or average)";
   if (!alwaysOn.empty() && !sharedExpert.empty())
-    return module.emitError()
+    return emitError(module.getLoc())
            << "always-on and shared-expert are exclusive: a mix has one "
               "shared expert, gated or not";
   if ((mode == RouterMode::Hidden || mode == RouterMode::CheapEmbed) &&
       (fineGrained || routeAttention))
-    return module.emitError()
+    return emitError(module.getLoc())
            << "router=" << routerMode
            << " builds FFN routers over the hidden size only; fine-grained "
               "and route-attention need noisy, uniform-random, base-init or "
               "given routers";
   if (fineGrained && !sharedExpert.empty())
-    return module.emitError() << "a gated shared expert cannot be combined "
-                                 "with fine-grained routing";
+    return emitError(module.getLoc())
+           << "a gated shared expert cannot be combined "
+              "with fine-grained routing";
   if (routerStd < 0)
-    return module.emitError() << "router-std must be non-negative";
+    return emitError(module.getLoc()) << "router-std must be non-negative";
 
   FailureOr<func::FuncOp> baseFunc =
       lookupModelFunction(module, baseName, "base");
@@ -217,7 +218,8 @@ LogicalResult MixExpertsPass::parseOptions() {
   llvm::StringSet<> seen;
   for (const std::string &name : names) {
     if (!seen.insert(name).second)
-      return module.emitError() << "expert '" << name << "' is listed twice";
+      return emitError(module.getLoc())
+             << "expert '" << name << "' is listed twice";
     FailureOr<func::FuncOp> func = lookupModelFunction(module, name, "expert");
     if (::mlir::failed(func))
       return failure();
@@ -236,10 +238,10 @@ LogicalResult MixExpertsPass::parseOptions() {
     sharedGated = !sharedExpert.empty();
   }
   if (routed.empty())
-    return module.emitError() << "no experts left to route";
+    return emitError(module.getLoc()) << "no experts left to route";
   int64_t experts = routed.size();
   if (mode != RouterMode::Gateless && (topK < 1 || topK > experts))
-    return module.emitError()
+    return emitError(module.getLoc())
            << "k = " << int64_t(topK) << " must be between 1 and "
            << "the number of routed experts (" << experts << ")";
 
@@ -256,7 +258,7 @@ LogicalResult MixExpertsPass::parseOptions() {
       !llvm::any_of(sources, [&](func::FuncOp f) {
         return f.getSymName() == outputName && !keepSources;
       }))
-    return module.emitError()
+    return emitError(module.getLoc())
            << "the output name '" << outputName << "' is already taken";
   return success();
 }
@@ -283,18 +285,19 @@ LogicalResult MixExpertsPass::prepareRouterInputs() {
   });
   if (mode == RouterMode::Hidden) {
     if (prototypesPath.empty())
-      return module.emitError() << "router=hidden needs prototypes=<file>";
+      return emitError(module.getLoc())
+             << "router=hidden needs prototypes=<file>";
     auto ckpt = weights::Checkpoint::open(prototypesPath);
     if (!ckpt)
-      return module.emitError() << llvm::toString(ckpt.takeError());
+      return emitError(module.getLoc()) << llvm::toString(ckpt.takeError());
     const weights::TensorInfo *info = (*ckpt)->find("prototypes");
     SmallVector<int64_t> expected{layers, experts, hidden};
     if (!info)
-      return module.emitError()
+      return emitError(module.getLoc())
              << prototypesPath << ": no tensor 'prototypes' (expected shape "
              << formatShape(expected) << ")";
     if (ArrayRef<int64_t>(info->shape) != ArrayRef<int64_t>(expected))
-      return module.emitError()
+      return emitError(module.getLoc())
              << prototypesPath << ": tensor 'prototypes' has shape "
              << formatShape(info->shape) << " but this mix needs "
              << formatShape(expected) << " (layers, experts, hidden)";
@@ -302,10 +305,11 @@ LogicalResult MixExpertsPass::prepareRouterInputs() {
   }
   if (mode == RouterMode::Given) {
     if (routerWeightsPath.empty())
-      return module.emitError() << "router=given needs router-weights=<file>";
+      return emitError(module.getLoc())
+             << "router=given needs router-weights=<file>";
     auto ckpt = weights::Checkpoint::open(routerWeightsPath);
     if (!ckpt)
-      return module.emitError() << llvm::toString(ckpt.takeError());
+      return emitError(module.getLoc()) << llvm::toString(ckpt.takeError());
     givenCheckpoint = std::move(*ckpt);
     givenScope = declareFileScope(module, "router_weights", routerWeightsPath);
   }
@@ -313,7 +317,7 @@ LogicalResult MixExpertsPass::prepareRouterInputs() {
     SmallVector<StringRef> lists;
     StringRef(cheapEmbedTokens).split(lists, ';');
     if (cheapEmbedTokens.empty() || int64_t(lists.size()) != experts)
-      return module.emitError()
+      return emitError(module.getLoc())
              << "router=cheap-embed needs one token-id list per routed expert "
                 "in cheap-embed-tokens ("
              << experts << " lists separated by ';'), got '" << cheapEmbedTokens
@@ -325,12 +329,12 @@ LogicalResult MixExpertsPass::prepareRouterInputs() {
       for (StringRef id : ids) {
         int64_t value;
         if (id.trim().getAsInteger(10, value) || value < 0)
-          return module.emitError()
+          return emitError(module.getLoc())
                  << "cheap-embed-tokens: '" << id << "' is not a token id";
         parsed.push_back(value);
       }
       if (parsed.empty())
-        return module.emitError()
+        return emitError(module.getLoc())
                << "cheap-embed-tokens: every expert needs at least one token";
       cheapEmbedIds.push_back(std::move(parsed));
     }
@@ -342,7 +346,8 @@ Value MixExpertsPass::givenParam(OpBuilder &builder, Location loc,
                                  StringRef key, ArrayRef<int64_t> shape) {
   const weights::TensorInfo *info = givenCheckpoint->find(key);
   if (!info || ArrayRef<int64_t>(info->shape) != shape) {
-    InFlightDiagnostic diag = module.emitError() << routerWeightsPath << ": ";
+    InFlightDiagnostic diag = emitError(module.getLoc())
+                              << routerWeightsPath << ": ";
     if (!info)
       diag << "no tensor '" << key << "' (expected shape " << formatShape(shape)
            << ")";
@@ -639,7 +644,8 @@ void MixExpertsPass::checkRouterConditioning() {
   for (auto &[weight, what] : checkedRouters) {
     auto value = evaluator.evaluate(weight);
     if (!value) {
-      module.emitError() << what << ": " << llvm::toString(value.takeError());
+      emitError(module.getLoc())
+          << what << ": " << llvm::toString(value.takeError());
       failed = true;
       continue;
     }
@@ -731,9 +737,9 @@ void MixExpertsPass::runOnOperation() {
   } else {
     for (int64_t layer : layers) {
       if (layer < 0 || layer >= numLayers) {
-        module.emitError() << "layer " << layer
-                           << " does not exist (the model has " << numLayers
-                           << " layers with an FFN)";
+        emitError(module.getLoc())
+            << "layer " << layer << " does not exist (the model has "
+            << numLayers << " layers with an FFN)";
         mix.erase();
         return signalPassFailure();
       }
@@ -752,7 +758,8 @@ void MixExpertsPass::runOnOperation() {
         break;
       }
     if (!embedded) {
-      mix.emitError() << "global-router needs a moe.embedding in the base";
+      emitError(mix.getLoc())
+          << "global-router needs a moe.embedding in the base";
       mix.erase();
       return signalPassFailure();
     }
@@ -819,8 +826,8 @@ void MixExpertsPass::runOnOperation() {
     for (func::FuncOp func : sources)
       func.erase();
   if (module.lookupSymbol(outputName)) {
-    module.emitError() << "the output name '" << outputName
-                       << "' is already taken";
+    emitError(module.getLoc())
+        << "the output name '" << outputName << "' is already taken";
     return signalPassFailure();
   }
   mix.setSymName(outputName);

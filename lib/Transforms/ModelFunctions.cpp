@@ -23,8 +23,8 @@ FailureOr<func::FuncOp> mlir::moe::lookupModelFunction(ModuleOp module,
                                                        StringRef role) {
   auto func = module.lookupSymbol<func::FuncOp>(name);
   if (!func || func.isExternal()) {
-    module.emitError() << "no function '" << name << "' for the " << role
-                       << " model";
+    emitError(module.getLoc())
+        << "no function '" << name << "' for the " << role << " model";
     return failure();
   }
   return func;
@@ -44,7 +44,7 @@ SmallVector<Operation *> mlir::moe::getComputeOps(func::FuncOp func) {
 LogicalResult mlir::moe::verifySameStructure(func::FuncOp base,
                                              func::FuncOp other) {
   auto fail = [&](Operation *op) {
-    InFlightDiagnostic diag = other.emitError()
+    InFlightDiagnostic diag = emitError(other.getLoc())
                               << "model '" << other.getSymName()
                               << "' does not have the structure of '"
                               << base.getSymName() << "': ";

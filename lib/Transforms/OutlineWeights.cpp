@@ -45,7 +45,7 @@ static LogicalResult outline(ModuleOp module, func::FuncOp func) {
     return success();
   std::string name = (func.getSymName() + ".weights").str();
   if (module.lookupSymbol(name))
-    return func.emitError()
+    return emitError(func.getLoc())
            << "cannot outline its weights: the symbol '" << name << "' exists";
 
   OpBuilder builder(func);

@@ -163,10 +163,11 @@ void ReportParamsPass::runOnOperation() {
     if (func.isExternal())
       continue;
     Counts counts = countFunction(func);
-    func.emitRemark() << "parameters of '" << func.getSymName() << "': stem "
-                      << counts.stem << ", expert " << counts.expert
-                      << ", router " << counts.router << ", total "
-                      << counts.total() << ", active " << counts.active;
+    // At the function's location only: a remark on the op would print it.
+    emitRemark(func.getLoc())
+        << "parameters of '" << func.getSymName() << "': stem " << counts.stem
+        << ", expert " << counts.expert << ", router " << counts.router
+        << ", total " << counts.total() << ", active " << counts.active;
     functions[func.getSymName()] =
         llvm::json::Object{{"stem", counts.stem},
                            {"expert", counts.expert},
@@ -179,8 +180,8 @@ void ReportParamsPass::runOnOperation() {
   std::error_code error;
   llvm::ToolOutputFile output(outputPath, error, llvm::sys::fs::OF_Text);
   if (error) {
-    module.emitError() << "cannot write '" << outputPath
-                       << "': " << error.message();
+    emitError(module.getLoc())
+        << "cannot write '" << outputPath << "': " << error.message();
     return signalPassFailure();
   }
   output.os() << llvm::formatv(

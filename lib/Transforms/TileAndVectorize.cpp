@@ -60,7 +60,7 @@ void TileAndVectorizePass::runOnOperation() {
     sizes = {4, 8, 64};
   if (sizes.size() != 3 ||
       llvm::any_of(sizes, [](int64_t s) { return s < 1; })) {
-    getOperation().emitError()
+    emitError(getOperation().getLoc())
         << "tile-sizes needs three positive sizes (two parallel dimensions "
            "and the reduction)";
     return signalPassFailure();

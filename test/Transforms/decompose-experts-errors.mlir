@@ -1,11 +1,11 @@
 // Every user-facing error of moe-decompose-experts, each with its message.
 // RUN: rm -rf %t && mkdir -p %t && touch %t/file
-// RUN: not moe-opt %s --moe-decompose-experts="rank=2" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=NODIR
-// RUN: not moe-opt %s --moe-decompose-experts="rank=0 output-dir=%t/out" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=RANK
-// RUN: not moe-opt %s --moe-decompose-experts="output-dir=%t/file/sub" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=MKDIR
-// RUN: not moe-opt %s --moe-decompose-experts="base=nothing output-dir=%t/out" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=NOBASE
-// RUN: not moe-opt %s --moe-decompose-experts="experts=nothing output-dir=%t/out" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=NOEXPERT
-// RUN: not moe-opt %s --moe-decompose-experts="output-dir=%t/out" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=STRUCTURE
+// RUN: not moe-opt %s --moe-decompose-experts="rank=2" 2>&1 | FileCheck %s --check-prefix=NODIR --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-decompose-experts="rank=0 output-dir=%t/out" 2>&1 | FileCheck %s --check-prefix=RANK --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-decompose-experts="output-dir=%t/file/sub" 2>&1 | FileCheck %s --check-prefix=MKDIR --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-decompose-experts="base=nothing output-dir=%t/out" 2>&1 | FileCheck %s --check-prefix=NOBASE --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-decompose-experts="experts=nothing output-dir=%t/out" 2>&1 | FileCheck %s --check-prefix=NOEXPERT --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-decompose-experts="output-dir=%t/out" 2>&1 | FileCheck %s --check-prefix=STRUCTURE --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-decompose-experts="experts=base output-dir=%t/out" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=WEIGHTS
 
 // NODIR: error: moe-decompose-experts needs output-dir=<directory>

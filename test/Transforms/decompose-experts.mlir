@@ -3,7 +3,7 @@
 // RUN: moe-opt %s --moe-decompose-experts="rank=2 output-dir=%t/out" -mlir-print-op-on-diagnostic=false 2>%t/remarks | FileCheck %s
 // RUN: FileCheck %s --check-prefix=REMARKS < %t/remarks
 // RUN: %python %S/Inputs/check_decomposition.py %t/models/base/model.safetensors %t/models/math/model.safetensors %t/out/math.safetensors | FileCheck %s --check-prefix=NUMERICS
-// RUN: moe-opt %s --moe-decompose-experts="rank=3 output-dir=%t/out modules=q_proj" -mlir-print-op-on-diagnostic=false 2>&1 >/dev/null | FileCheck %s --check-prefix=ONLY-Q
+// RUN: moe-opt %s --moe-decompose-experts="rank=3 output-dir=%t/out modules=q_proj" 2>&1 >/dev/null | FileCheck %s --check-prefix=ONLY-Q
 // RUN: moe-opt %s --moe-decompose-experts="rank=2 output-dir=%t/out" --moe-mix-adapters | FileCheck %s --check-prefix=MIX
 
 // The expert differs from the base in q_proj (by a rank-2 update) and

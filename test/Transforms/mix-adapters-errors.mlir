@@ -1,17 +1,17 @@
 // Every user-facing error of moe-mix-adapters, each with its message.
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: %python -m moe_testing.write_tensors %t/empty.safetensors unrelated=1
-// RUN: not moe-opt %s --moe-mix-adapters="router=hidden" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=MODE
-// RUN: not moe-opt %s --moe-mix-adapters="normalization=relu" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=NORM
-// RUN: not moe-opt %s --moe-mix-adapters="top-k=-1" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=TOPK
-// RUN: not moe-opt %s --moe-mix-adapters="base=nothing" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=NOBASE
-// RUN: not moe-opt %S/mix-experts.mlir --moe-mix-adapters -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=NONE
-// RUN: not moe-opt %s --moe-mix-adapters="adapters=qa,qa" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=TWICE
-// RUN: not moe-opt %s --moe-mix-adapters="adapters=odd" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=STRUCTURE
-// RUN: not moe-opt %s --moe-mix-adapters="router=given" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=NOFILE
-// RUN: not moe-opt %s --moe-mix-adapters="router=given router-weights=%t/empty.safetensors" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=KEY
-// RUN: not moe-opt %s --moe-mix-adapters="output=odd" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=TAKEN
-// RUN: not moe-opt %s --moe-mix-adapters="adapters=base" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=NOTHING
+// RUN: not moe-opt %s --moe-mix-adapters="router=hidden" 2>&1 | FileCheck %s --check-prefix=MODE --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-adapters="normalization=relu" 2>&1 | FileCheck %s --check-prefix=NORM --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-adapters="top-k=-1" 2>&1 | FileCheck %s --check-prefix=TOPK --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-adapters="base=nothing" 2>&1 | FileCheck %s --check-prefix=NOBASE --implicit-check-not='see current operation'
+// RUN: not moe-opt %S/mix-experts.mlir --moe-mix-adapters 2>&1 | FileCheck %s --check-prefix=NONE --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-adapters="adapters=qa,qa" 2>&1 | FileCheck %s --check-prefix=TWICE --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-adapters="adapters=odd" 2>&1 | FileCheck %s --check-prefix=STRUCTURE --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-adapters="router=given" 2>&1 | FileCheck %s --check-prefix=NOFILE --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-adapters="router=given router-weights=%t/empty.safetensors" 2>&1 | FileCheck %s --check-prefix=KEY --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-adapters="output=odd" 2>&1 | FileCheck %s --check-prefix=TAKEN --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-adapters="adapters=base" 2>&1 | FileCheck %s --check-prefix=NOTHING --implicit-check-not='see current operation'
 
 // MODE: error: unknown router mode 'hidden' for adapters (noisy, uniform-random, zero or given)
 // NORM: error: unknown normalization 'relu' (sigmoid or softmax)

@@ -2,35 +2,35 @@
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: %python -m moe_testing.write_tensors %t/protos.safetensors prototypes=2x3x8
 // RUN: %python -m moe_testing.write_tensors %t/wrong.safetensors model.layers.0.block_sparse_moe.gate.weight=2x8
-// RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code router=foo" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=MODE
-// RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code scoring=max" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=SCORING
-// RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code stem=median" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=STEM
-// RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code always-on=math shared-expert=code" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=EXCLUSIVE
-// RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code router=hidden fine-grained" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=HIDDEN-FINE
-// RUN: not moe-opt %s --moe-mix-experts="shared-expert=base fine-grained experts=base,math" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=SHARED-FINE
-// RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code router-std=-1.0" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=STD
-// RUN: not moe-opt %s --moe-mix-experts="base=nothing" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=NOBASE
-// RUN: not moe-opt %s --moe-mix-experts="experts=math,math" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=TWICE
-// RUN: not moe-opt %s --moe-mix-experts="experts=math,nothing" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=UNKNOWN
-// RUN: not moe-opt %s --moe-mix-experts="always-on=nothing experts=base,math" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=NOSHARED
-// RUN: not moe-opt %s --moe-mix-experts="experts=base always-on=base" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=EMPTY
-// RUN: not moe-opt %s --moe-mix-experts="experts=base,math k=3" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=K
-// RUN: not moe-opt %s --moe-mix-experts="experts=base,odd" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=STRUCTURE
-// RUN: not moe-opt %s --moe-mix-experts="experts=base,math output=code" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=TAKEN
-// RUN: not moe-opt %s --moe-mix-experts="router=hidden experts=base,math" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=NOPROTOS
-// RUN: not moe-opt %s --moe-mix-experts="router=hidden experts=base,math prototypes=%t/missing.safetensors" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=PROTOFILE
-// RUN: not moe-opt %s --moe-mix-experts="router=hidden experts=base,math prototypes=%t/protos.safetensors" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=PROTOSHAPE
-// RUN: not moe-opt %s --moe-mix-experts="router=given experts=base,math" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=NOGIVEN
-// RUN: not moe-opt %s --moe-mix-experts="router=given experts=base,math router-weights=%t/protos.safetensors" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=GIVENKEY
-// RUN: not moe-opt %s --moe-mix-experts="router=given experts=base,math,code router-weights=%t/wrong.safetensors layers=0" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=GIVENSHAPE
-// RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code router=cheap-embed cheap-embed-tokens=1;2" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=CHEAPCOUNT
-// RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code router=cheap-embed cheap-embed-tokens=1;x;2" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=CHEAPID
-// RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code router=cheap-embed cheap-embed-tokens=1;;2" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=CHEAPEMPTY
-// RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code layers=0,5" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=LAYER
+// RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code router=foo" 2>&1 | FileCheck %s --check-prefix=MODE --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code scoring=max" 2>&1 | FileCheck %s --check-prefix=SCORING --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code stem=median" 2>&1 | FileCheck %s --check-prefix=STEM --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code always-on=math shared-expert=code" 2>&1 | FileCheck %s --check-prefix=EXCLUSIVE --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code router=hidden fine-grained" 2>&1 | FileCheck %s --check-prefix=HIDDEN-FINE --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="shared-expert=base fine-grained experts=base,math" 2>&1 | FileCheck %s --check-prefix=SHARED-FINE --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code router-std=-1.0" 2>&1 | FileCheck %s --check-prefix=STD --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="base=nothing" 2>&1 | FileCheck %s --check-prefix=NOBASE --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="experts=math,math" 2>&1 | FileCheck %s --check-prefix=TWICE --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="experts=math,nothing" 2>&1 | FileCheck %s --check-prefix=UNKNOWN --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="always-on=nothing experts=base,math" 2>&1 | FileCheck %s --check-prefix=NOSHARED --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="experts=base always-on=base" 2>&1 | FileCheck %s --check-prefix=EMPTY --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="experts=base,math k=3" 2>&1 | FileCheck %s --check-prefix=K --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="experts=base,odd" 2>&1 | FileCheck %s --check-prefix=STRUCTURE --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="experts=base,math output=code" 2>&1 | FileCheck %s --check-prefix=TAKEN --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="router=hidden experts=base,math" 2>&1 | FileCheck %s --check-prefix=NOPROTOS --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="router=hidden experts=base,math prototypes=%t/missing.safetensors" 2>&1 | FileCheck %s --check-prefix=PROTOFILE --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="router=hidden experts=base,math prototypes=%t/protos.safetensors" 2>&1 | FileCheck %s --check-prefix=PROTOSHAPE --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="router=given experts=base,math" 2>&1 | FileCheck %s --check-prefix=NOGIVEN --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="router=given experts=base,math router-weights=%t/protos.safetensors" 2>&1 | FileCheck %s --check-prefix=GIVENKEY --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="router=given experts=base,math,code router-weights=%t/wrong.safetensors layers=0" 2>&1 | FileCheck %s --check-prefix=GIVENSHAPE --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code router=cheap-embed cheap-embed-tokens=1;2" 2>&1 | FileCheck %s --check-prefix=CHEAPCOUNT --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code router=cheap-embed cheap-embed-tokens=1;x;2" 2>&1 | FileCheck %s --check-prefix=CHEAPID --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code router=cheap-embed cheap-embed-tokens=1;;2" 2>&1 | FileCheck %s --check-prefix=CHEAPEMPTY --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code layers=0,5" 2>&1 | FileCheck %s --check-prefix=LAYER --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-experts="base=bbase experts=bbase,bexp" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=BIAS
 // RUN: not moe-opt %s --moe-mix-experts="base=adapted experts=adapted k=1 route-attention" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=LORA
-// RUN: not moe-opt %s --moe-mix-experts="experts=base,gelu" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=ATTRS
-// RUN: not moe-opt %s --moe-mix-experts="experts=base,wide" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=SIGNATURE
+// RUN: not moe-opt %s --moe-mix-experts="experts=base,gelu" 2>&1 | FileCheck %s --check-prefix=ATTRS --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="experts=base,wide" 2>&1 | FileCheck %s --check-prefix=SIGNATURE --implicit-check-not='see current operation'
 
 // MODE: error: unknown router mode 'foo' (gateless, noisy, uniform-random, hidden, cheap-embed, base-init or given)
 // SCORING: error: unknown scoring 'max' (softmax or sigmoid)

@@ -1,7 +1,9 @@
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: moe-opt %s --moe-report-params="output=%t/params.json" -mlir-print-op-on-diagnostic=false 2>&1 >/dev/null | FileCheck %s
+// RUN: moe-opt %s --moe-report-params="output=%t/params.json" 2>&1 >/dev/null | FileCheck %s --implicit-check-not='see current operation'
 // RUN: FileCheck %s --check-prefix=JSON < %t/params.json
-// RUN: not moe-opt %s --moe-report-params="output=%t/missing/dir/params.json" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=ERROR
+// RUN: not moe-opt %s --moe-report-params="output=%t/missing/dir/params.json" 2>&1 | FileCheck %s --check-prefix=ERROR --implicit-check-not='see current operation'
+// The remarks and the error name the function or the file, without printing
+// IR.
 
 moe.scope @s path "m" format huggingface
 

@@ -1275,8 +1275,8 @@ void LowerToLinalgPass::runOnOperation() {
   } else if (strategy == "dense") {
     kind = Strategy::Dense;
   } else {
-    getOperation().emitError() << "unknown routed-expert strategy '" << strategy
-                               << "' (sparse or dense)";
+    emitError(getOperation().getLoc()) << "unknown routed-expert strategy '"
+                                       << strategy << "' (sparse or dense)";
     return signalPassFailure();
   }
   MLIRContext *context = &getContext();
