@@ -53,8 +53,9 @@ def LowerMoeKernels : Pass<"moe-lower-moe-kernels", "::mlir::ModuleOp"> {
        (padding rows hold the sentinel `T * k`).
     3. `gemm_up` (row blocks x intermediate blocks): one expert per row
        block; gathers its tokens' rows, multiplies by that expert's gate and
-       up weights through shared-memory tiles of `block-k`, applies the
-       activation (and the gating product) in the epilogue.
+       up weights through shared-memory tiles of `block-k` into per-thread
+       accumulators (registers: a private array with constant indices),
+       applies the activation (and the gating product) in the epilogue.
     4. `gemm_down` (row blocks x hidden blocks): the down projection, scaled
        by each pair's gate weight in the epilogue.
     5. `combine` (one block per token): sums the token's k rows.

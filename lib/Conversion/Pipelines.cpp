@@ -30,6 +30,21 @@ static void addBufferization(OpPassManager &pm) {
   bufferization::buildBufferDeallocationPipeline(pm);
 }
 
+/// The kernel options of a pipeline, for `target`.
+template <typename Derived>
+static moe::LowerMoeKernelsOptions
+kernelOptions(const moe::RoutingKernelOptions<Derived> &options,
+              StringRef target) {
+  moe::LowerMoeKernelsOptions kernels;
+  kernels.target = target.str();
+  kernels.blockM = options.blockM;
+  kernels.blockN = options.blockN;
+  kernels.blockK = options.blockK;
+  kernels.threads = options.threads;
+  kernels.mma = options.mma;
+  return kernels;
+}
+
 void mlir::moe::buildLowerToLLVMPipeline(OpPassManager &pm,
                                          const LowerToLLVMOptions &options) {
   pm.addPass(createStripWeights());
@@ -39,10 +54,7 @@ void mlir::moe::buildLowerToLLVMPipeline(OpPassManager &pm,
   if (options.strategy == "kernels") {
     // The routing and grouped-GEMM kernels of the GPU path, run as loops.
     pm.addPass(createFuseGating());
-    LowerMoeKernelsOptions kernels;
-    kernels.target = "cpu";
-    kernels.mma = options.mma;
-    pm.addPass(createLowerMoeKernels(kernels));
+    pm.addPass(createLowerMoeKernels(kernelOptions(options, "cpu")));
     lowering.strategy = "sparse";
   }
   pm.addPass(createLowerToLinalg(lowering));
@@ -99,14 +111,7 @@ void mlir::moe::buildLowerToGPUPipeline(OpPassManager &pm,
   pm.addPass(createStripWeights());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createFuseGating());
-  LowerMoeKernelsOptions kernels;
-  kernels.target = "gpu";
-  kernels.blockM = options.blockM;
-  kernels.blockN = options.blockN;
-  kernels.blockK = options.blockK;
-  kernels.threads = options.threads;
-  kernels.mma = options.mma;
-  pm.addPass(createLowerMoeKernels(kernels));
+  pm.addPass(createLowerMoeKernels(kernelOptions(options, "gpu")));
   // Routed experts the kernels leave (gate-less, shared experts, gatings
   // shared by layers) as dense linalg: the sparse form counts tokens on the
   // host.

@@ -180,6 +180,14 @@ Runner::create(OwningOpRef<ModuleOp> moduleRef, const RunnerOptions &options) {
   LowerToLLVMOptions pipeline;
   pipeline.strategy = options.strategy;
   pipeline.mma = options.mma;
+  auto setIfGiven = [](auto &option, std::optional<int64_t> value) {
+    if (value)
+      option = *value;
+  };
+  setIfGiven(pipeline.blockM, options.blockM);
+  setIfGiven(pipeline.blockN, options.blockN);
+  setIfGiven(pipeline.blockK, options.blockK);
+  setIfGiven(pipeline.threads, options.blockThreads);
   pipeline.vectorize = options.vectorize;
   buildLowerToLLVMPipeline(lowering, pipeline);
   if (failed(lowering.run(module)))

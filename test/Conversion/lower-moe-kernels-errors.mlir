@@ -3,8 +3,8 @@
 // RUN: not moe-opt %s --moe-lower-moe-kernels="threads=100" 2>&1 | FileCheck %s --check-prefix=THREADS
 // RUN: not moe-opt %s --moe-lower-moe-kernels="threads=2048" 2>&1 | FileCheck %s --check-prefix=THREADS2048
 // RUN: not moe-opt %s --moe-lower-moe-kernels="block-k=0" 2>&1 | FileCheck %s --check-prefix=BLOCK
-// RUN: not moe-opt %s --moe-lower-moe-kernels="block-m=64 block-n=128 block-k=32" 2>&1 | FileCheck %s --check-prefix=SHARED
-// RUN: moe-opt %s -split-input-file --moe-lower-moe-kernels="target=cpu block-m=64 block-n=128 block-k=32" -verify-diagnostics
+// RUN: not moe-opt %s --moe-lower-moe-kernels="block-m=64 block-n=256 block-k=32" 2>&1 | FileCheck %s --check-prefix=SHARED
+// RUN: moe-opt %s -split-input-file --moe-lower-moe-kernels="target=cpu block-m=64 block-n=256 block-k=32" -verify-diagnostics
 // RUN: not moe-opt %s --moe-lower-moe-kernels="mma=fp8" 2>&1 | FileCheck %s --check-prefix=MMA
 // RUN: not moe-opt %s --moe-lower-moe-kernels="mma=tf32 block-m=8" 2>&1 | FileCheck %s --check-prefix=MMA-TILES
 // RUN: not moe-opt %s --moe-lower-moe-kernels="mma=tf32 block-k=6" 2>&1 | FileCheck %s --check-prefix=MMA-TILES-K
@@ -16,7 +16,7 @@
 // MMA: error: moe-lower-moe-kernels: unknown mma 'fp8' (none or tf32)
 // MMA-TILES: error: moe-lower-moe-kernels: mma=tf32 needs block-m a multiple of 16, block-n of 8 and block-k of 4 (got 8, 64, 16)
 // MMA-TILES-K: error: moe-lower-moe-kernels: mma=tf32 needs block-m a multiple of 16, block-n of 8 and block-k of 4 (got 16, 64, 6)
-// SHARED: error: moe-lower-moe-kernels: tiles need 106496 bytes of shared memory per block, more than the 49152 a kernel may declare statically
+// SHARED: error: moe-lower-moe-kernels: tiles need 73728 bytes of shared memory per block, more than the 49152 a kernel may declare statically
 
 func.func @gateless(%x: tensor<?x8xf32>, %u: tensor<4x6x8xf32>, %d: tensor<4x8x6xf32>) -> tensor<?x8xf32> {
   // expected-warning @+1 {{gate-less mixes run every expert: no routing kernels; left to moe-lower-to-linalg}}

@@ -28,17 +28,22 @@
 // GPU: %[[Y:.*]] = tensor.reshape %[[Y2]]
 // GPU: return %[[Y]] : tensor<?x?x8xf32>
 // The kernels: block-wide reductions in workgroup memory, barriers between
-// phases, atomics for the per-expert counts.
+// phases, atomics for the per-expert counts. The GEMMs stage an A tile and
+// a B tile per weight in workgroup memory and keep each thread's
+// accumulators in a private array (registers): 16 x 64 outputs over 256
+// threads, 4 per thread and weight.
 // GPU: gpu.module @moe_kernels
 // GPU: gpu.func @routed_moe0_gating(%{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xi32>, %{{.*}}: memref<?xf32>, %{{.*}}: index) workgroup(%{{.*}} : memref<256xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<4xf32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
 // GPU: gpu.barrier
 // GPU: math.exp
 // GPU: gpu.func @routed_moe0_align
 // GPU: memref.atomic_rmw addi
-// GPU: gpu.func @routed_moe0_gemm_up({{.*}}) workgroup(%{{.*}} : memref<256xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<1024xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<1024xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<1024xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<1024xf32, #gpu.address_space<workgroup>>) kernel
+// GPU: gpu.func @routed_moe0_gemm_up({{.*}}) workgroup(%{{.*}} : memref<256xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<1024xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<1024xf32, #gpu.address_space<workgroup>>) private(%[[ACC:.*]] : memref<8xf32, #gpu.address_space<private>>) kernel
+// GPU: memref.store %{{.*}}, %[[ACC]][%c7] : memref<8xf32, #gpu.address_space<private>>
+// GPU: gpu.barrier
 // GPU: arith.negf
 // GPU: math.exp
-// GPU: gpu.func @routed_moe0_gemm_down({{.*}}) workgroup(%{{.*}} : memref<256xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<1024xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<1024xf32, #gpu.address_space<workgroup>>) kernel
+// GPU: gpu.func @routed_moe0_gemm_down({{.*}}) workgroup(%{{.*}} : memref<256xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<1024xf32, #gpu.address_space<workgroup>>) private(%{{.*}} : memref<4xf32, #gpu.address_space<private>>) kernel
 // GPU: gpu.func @routed_moe0_combine
 // GPU: func.func private @routed_moe0_gating(memref<?xf32>, memref<?xf32>, memref<?xf32>, memref<?xi32>, memref<?xf32>, index, index, index) attributes {moe.gpu_kernel = @moe_kernels::@routed_moe0_gating}
 // GPU: func.func private @routed_moe0_combine({{.*}}) attributes {moe.gpu_kernel = @moe_kernels::@routed_moe0_combine}
@@ -54,16 +59,19 @@
 // CPU: scf.for %{{.*}} = %c0 to %[[GX]] step %c1
 // CPU: scf.for %{{.*}} = %c0 to %[[GY]] step %c1
 // CPU: scf.for %{{.*}} = %c0{{.*}} to %c256
+// The GEMMs' per-thread accumulators are one buffer of 256 threads x 8.
+// CPU-LABEL: func.func private @routed_moe0_gemm_up
+// CPU: memref.alloc() : memref<2048xf32>
 
 // TILES-LABEL: func.func @routed
 // Padding: 4 experts x (32 - 1) rows.
 // TILES: arith.addi %{{.*}}, %c124
-// TILES: gpu.func @routed_moe0_gemm_up({{.*}}) workgroup(%{{.*}} : memref<256xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<256xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<256xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<1024xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<1024xf32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
+// TILES: gpu.func @routed_moe0_gemm_up({{.*}}) workgroup(%{{.*}} : memref<256xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<256xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<256xf32, #gpu.address_space<workgroup>>) private(%{{.*}} : memref<16xf32, #gpu.address_space<private>>) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
 // Tensor cores: operands rounded to TF32 as they are staged (bits + 0x1000,
-// low 13 bits cleared, NaN kept), then per warp a loop over the 16x8 tiles
-// of the 16x64 block (8 tiles, 8 warps: one each) and, inside, over the
-// block-k slice in steps of 4 carrying the lane's four accumulators through
-// mma.sync; gate and up weights each have their product.
+// low 13 bits cleared, NaN kept); each warp takes one 16x8 tile of the
+// 16x64 block (8 tiles, 8 warps) and, over the block-k slice in steps of
+// 4, carries the lane's four accumulators (private elements 0, 2, 4, 6 for
+// the gate weight, 1, 3, 5, 7 for up) through mma.sync.
 // TF32-LABEL: gpu.func @routed_moe0_gemm_up
 // TF32: %[[BITS:.*]] = arith.bitcast %[[V:.*]] : f32 to i32
 // TF32: %[[ADD:.*]] = arith.addi %[[BITS]], %c4096_i32
@@ -71,10 +79,15 @@
 // TF32: %[[NAN:.*]] = arith.cmpf uno, %[[V]], %[[V]]
 // TF32: %[[ROUNDED:.*]] = arith.bitcast %[[CLEAR]] : i32 to f32
 // TF32: arith.select %[[NAN]], %[[V]], %[[ROUNDED]] : f32
-// TF32: %[[LANE:.*]] = arith.remui %[[TID:.*]], %c32
+// TF32: gpu.barrier
+// TF32: %[[TID:.*]] = gpu.thread_id x
+// TF32: %[[LANE:.*]] = arith.remui %[[TID]], %c32
 // TF32: %[[WARP:.*]] = arith.divui %[[TID]], %c32
-// TF32: scf.for %{{.*}} = %[[WARP]] to %c8{{(_[0-9]+)?}} step %c8{{(_[0-9]+)?}} {
-// TF32: scf.for %{{.*}} = %c0{{.*}} to %c16{{.*}} step %c4{{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32)
+// TF32: %[[C0:.*]] = memref.load %[[ACC:.*]][%c0{{.*}}] : memref<8xf32, #gpu.address_space<private>>
+// TF32: %[[C1:.*]] = memref.load %[[ACC]][%c2{{.*}}]
+// TF32: %[[C2:.*]] = memref.load %[[ACC]][%c4{{.*}}]
+// TF32: %[[C3:.*]] = memref.load %[[ACC]][%c6{{.*}}]
+// TF32: scf.for %{{.*}} = %c0{{.*}} to %c16{{.*}} step %c4{{.*}} iter_args(%{{.*}} = %[[C0]], %{{.*}} = %[[C1]], %{{.*}} = %[[C2]], %{{.*}} = %[[C3]]) -> (f32, f32, f32, f32)
 // TF32: vector.from_elements %{{.*}}, %{{.*}} : vector<2x1xf32>
 // TF32: vector.from_elements %{{.*}} : vector<1x1xf32>
 // TF32: nvgpu.mma.sync(%{{.*}}, %{{.*}}, %{{.*}}) {mmaShape = [16, 8, 4], tf32Enabled} : (vector<2x1xf32>, vector<1x1xf32>, vector<2x2xf32>) -> vector<2x2xf32>
@@ -86,6 +99,7 @@
 // TF32: gpu.func @routed_moe0_combine
 // On the CPU each lane sums the four products of its accumulators instead.
 // TF32-CPU-LABEL: func.func private @routed_moe0_gemm_up
+// TF32-CPU: memref.alloc() : memref<2048xf32>
 // TF32-CPU: arith.andi %{{.*}}, %c-8192_i32
 // TF32-CPU: scf.for %{{.*}} = %c0{{.*}} to %c16{{.*}} step %c4{{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32)
 // TF32-CPU-COUNT-16: arith.mulf
@@ -99,7 +113,8 @@ func.func @routed(%x: tensor<?x?x8xf32>, %r: tensor<4x8xf32>, %rb: tensor<4xf32>
 // -----
 
 // A plain FFN without router bias: zeros stand for the bias, the gate
-// operand is the up weight (ignored), and gemm_up has one B tile.
+// operand is the up weight (ignored), and gemm_up has one B tile and one
+// accumulator per output.
 // GPU-LABEL: func.func @plain
 // GPU-SAME: (%[[X:.*]]: tensor<?x8xf32>, %[[R:.*]]: tensor<4x8xf32>, %[[U:.*]]: tensor<4x6x8xf32>, %[[D:.*]]: tensor<4x8x6xf32>)
 // GPU: %[[ZEROS:.*]] = linalg.fill
@@ -113,7 +128,7 @@ func.func @routed(%x: tensor<?x?x8xf32>, %r: tensor<4x8xf32>, %rb: tensor<4xf32>
 // GPU: gpu.func @plain_moe0_gating
 // Sigmoid scoring.
 // GPU: arith.negf
-// GPU: gpu.func @plain_moe0_gemm_up({{.*}}) workgroup(%{{.*}} : memref<256xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<1024xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<1024xf32, #gpu.address_space<workgroup>>) kernel
+// GPU: gpu.func @plain_moe0_gemm_up({{.*}}) workgroup(%{{.*}} : memref<256xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<1024xf32, #gpu.address_space<workgroup>>) private(%{{.*}} : memref<4xf32, #gpu.address_space<private>>) kernel
 func.func @plain(%x: tensor<?x8xf32>, %r: tensor<4x8xf32>, %u: tensor<4x6x8xf32>, %d: tensor<4x8x6xf32>) -> tensor<?x8xf32> {
   %y = moe.fused_moe %x router %r up %u down %d k 1 scoring sigmoid activation gelu : (tensor<?x8xf32>, tensor<4x8xf32>, tensor<4x6x8xf32>, tensor<4x8x6xf32>) -> tensor<?x8xf32>
   return %y : tensor<?x8xf32>

@@ -58,6 +58,22 @@ static cl::opt<std::string>
                  "multiply-adds) or tf32 (the tensor-core kernels' "
                  "arithmetic: TF32 operands, f32 accumulation)"),
         cl::init("none"), cl::cat(runCategory));
+static cl::opt<int64_t> blockM("block-m",
+                               cl::desc("Rows per grouped-GEMM block of "
+                                        "--strategy=kernels"),
+                               cl::cat(runCategory));
+static cl::opt<int64_t> blockN("block-n",
+                               cl::desc("Columns per grouped-GEMM block of "
+                                        "--strategy=kernels"),
+                               cl::cat(runCategory));
+static cl::opt<int64_t> blockK(
+    "block-k",
+    cl::desc("Reduction step of the grouped GEMMs of --strategy=kernels"),
+    cl::cat(runCategory));
+static cl::opt<int64_t>
+    blockThreads("block-threads",
+                 cl::desc("Threads per kernel block of --strategy=kernels"),
+                 cl::cat(runCategory));
 static cl::opt<bool> noVectorize("no-vectorize",
                                  cl::desc("Do not vectorise contractions"),
                                  cl::cat(runCategory));
@@ -177,8 +193,16 @@ int main(int argc, char **argv) {
     return fail("--strategy must be sparse, dense or kernels");
   if (mma != "none" && mma != "tf32")
     return fail("--mma must be none or tf32");
-  if (mma != "none" && strategy != "kernels")
-    return fail("--mma applies to --strategy=kernels only");
+  auto given = [](cl::opt<int64_t> &option) -> std::optional<int64_t> {
+    if (option.getNumOccurrences())
+      return option.getValue();
+    return std::nullopt;
+  };
+  bool tilesGiven =
+      given(blockM) || given(blockN) || given(blockK) || given(blockThreads);
+  if ((mma != "none" || tilesGiven) && strategy != "kernels")
+    return fail("--mma and the block options apply to --strategy=kernels "
+                "only");
 
   int64_t batch, length;
   auto ids = parseIds(idsText, batch, length);
@@ -203,6 +227,10 @@ int main(int argc, char **argv) {
   options.function = function;
   options.strategy = strategy;
   options.mma = mma;
+  options.blockM = given(blockM);
+  options.blockN = given(blockN);
+  options.blockK = given(blockK);
+  options.blockThreads = given(blockThreads);
   options.vectorize = !noVectorize;
   options.collectInternals = internals;
   auto start = std::chrono::steady_clock::now();

@@ -8,26 +8,44 @@
 
 namespace mlir::moe {
 
-struct LowerToLLVMOptions : public PassPipelineOptions<LowerToLLVMOptions> {
-  Option<std::string> strategy{
-      *this, "strategy",
-      llvm::cl::desc("Routed experts: sparse (group tokens by expert), "
-                     "dense (every expert, masked by the gates) or kernels "
-                     "(fused ops through the GPU routing and grouped-GEMM "
-                     "kernels, run as loops)"),
-      llvm::cl::init("sparse")};
-  Option<std::string> mma{
+/// The options of the routing and grouped-GEMM kernels
+/// (moe-lower-moe-kernels), which both pipelines take.
+template <typename Derived>
+struct RoutingKernelOptions : public PassPipelineOptions<Derived> {
+  detail::PassOptions::Option<int64_t> blockM{
+      *this, "block-m", llvm::cl::desc("Rows per grouped-GEMM block"),
+      llvm::cl::init(16)};
+  detail::PassOptions::Option<int64_t> blockN{
+      *this, "block-n", llvm::cl::desc("Columns per grouped-GEMM block"),
+      llvm::cl::init(64)};
+  detail::PassOptions::Option<int64_t> blockK{
+      *this, "block-k", llvm::cl::desc("Reduction step in shared memory"),
+      llvm::cl::init(16)};
+  detail::PassOptions::Option<int64_t> threads{
+      *this, "threads", llvm::cl::desc("Threads per kernel block"),
+      llvm::cl::init(256)};
+  detail::PassOptions::Option<std::string> mma{
       *this, "mma",
       llvm::cl::desc("GEMM inner products of the routing kernels: none "
                      "(f32 multiply-adds) or tf32 (tensor-core mma.sync, "
                      "TF32 operands, f32 accumulation)"),
       llvm::cl::init("none")};
+};
+
+struct LowerToLLVMOptions : public RoutingKernelOptions<LowerToLLVMOptions> {
+  Option<std::string> strategy{
+      *this, "strategy",
+      llvm::cl::desc("Routed experts: sparse (group tokens by expert), "
+                     "dense (every expert, masked by the gates) or kernels "
+                     "(fused ops through the GPU routing and grouped-GEMM "
+                     "kernels, run as loops; the kernel options apply)"),
+      llvm::cl::init("sparse")};
   Option<bool> vectorize{*this, "vectorize",
                          llvm::cl::desc("Tile and vectorise contractions"),
                          llvm::cl::init(true)};
 };
 
-struct LowerToGPUOptions : public PassPipelineOptions<LowerToGPUOptions> {
+struct LowerToGPUOptions : public RoutingKernelOptions<LowerToGPUOptions> {
   Option<std::string> chip{*this, "chip",
                            llvm::cl::desc("Target GPU architecture"),
                            llvm::cl::init("sm_90a")};
@@ -39,23 +57,6 @@ struct LowerToGPUOptions : public PassPipelineOptions<LowerToGPUOptions> {
       llvm::cl::desc("What gpu.binary holds: isa (PTX text), bin (cubin, "
                      "needs ptxas) or fatbin"),
       llvm::cl::init("isa")};
-  Option<int64_t> blockM{*this, "block-m",
-                         llvm::cl::desc("Rows per grouped-GEMM block"),
-                         llvm::cl::init(16)};
-  Option<int64_t> blockN{*this, "block-n",
-                         llvm::cl::desc("Columns per grouped-GEMM block"),
-                         llvm::cl::init(64)};
-  Option<int64_t> blockK{*this, "block-k",
-                         llvm::cl::desc("Reduction step in shared memory"),
-                         llvm::cl::init(16)};
-  Option<int64_t> threads{*this, "threads", llvm::cl::desc("Threads per block"),
-                          llvm::cl::init(256)};
-  Option<std::string> mma{
-      *this, "mma",
-      llvm::cl::desc("GEMM inner products of the routing kernels: none "
-                     "(f32 multiply-adds) or tf32 (tensor-core mma.sync, "
-                     "TF32 operands, f32 accumulation)"),
-      llvm::cl::init("none")};
 };
 
 /// Both pipelines take a module whose weights are outlined

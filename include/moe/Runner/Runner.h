@@ -8,6 +8,7 @@
 #include "llvm/Support/Error.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct RunnerOptions {
   std::string strategy = "sparse";
   /// GEMM inner products of the "kernels" strategy: "none" or "tf32".
   std::string mma = "none";
+  /// Tiles of the "kernels" strategy (moe-lower-moe-kernels' block-m,
+  /// block-n, block-k and threads); unset ones keep the pipeline's.
+  std::optional<int64_t> blockM, blockN, blockK, blockThreads;
   /// Tile and vectorise contractions.
   bool vectorize = true;
   /// Also return each decoder layer's output and each router's choice.

@@ -89,15 +89,29 @@ void buildIf(OpBuilder &b, Location loc, Value condition,
 class KernelContext {
 public:
   KernelContext(OpBuilder &b, Location loc, Target target, int64_t threads,
-                Value blockX, Value blockY, ArrayRef<Value> shared)
+                Value blockX, Value blockY, ArrayRef<Value> shared,
+                ArrayRef<Value> privates, ArrayRef<int64_t> privateSizes)
       : b(b), loc(loc), target(target), threads(threads), blockX(blockX),
-        blockY(blockY), sharedBuffers(shared) {}
+        blockY(blockY), sharedBuffers(shared), privateBuffers(privates),
+        privateSizes(privateSizes) {}
 
   OpBuilder &builder() { return b; }
   Location location() const { return loc; }
   Value blockIdX() const { return blockX; }
   Value blockIdY() const { return blockY; }
   Value shared(unsigned i) const { return sharedBuffers[i]; }
+
+  /// Element `i` of thread `tid`'s private array `buffer`, which lives
+  /// across phases: registers on the GPU (constant indices let LLVM promote
+  /// the array), the thread's slice of a per-block buffer on the CPU.
+  Value loadPrivate(unsigned buffer, Value tid, int64_t i) {
+    return memref::LoadOp::create(b, loc, privateBuffers[buffer],
+                                  ValueRange{privateIndex(buffer, tid, i)});
+  }
+  void storePrivate(Value value, unsigned buffer, Value tid, int64_t i) {
+    memref::StoreOp::create(b, loc, value, privateBuffers[buffer],
+                            ValueRange{privateIndex(buffer, tid, i)});
+  }
 
   /// Runs `body(threadId)` on every thread, then waits for all of them.
   void phase(function_ref<void(OpBuilder &, Value)> body) {
@@ -139,12 +153,22 @@ public:
                              ArrayRef<Value> c);
 
 private:
+  Value privateIndex(unsigned buffer, Value tid, int64_t i) {
+    if (target == Target::GPU)
+      return constant(i);
+    return arith::AddIOp::create(
+        b, loc,
+        arith::MulIOp::create(b, loc, tid, constant(privateSizes[buffer])),
+        constant(i));
+  }
+
   OpBuilder &b;
   Location loc;
   Target target;
   int64_t threads;
   Value blockX, blockY;
-  SmallVector<Value> sharedBuffers;
+  SmallVector<Value> sharedBuffers, privateBuffers;
+  SmallVector<int64_t> privateSizes;
 };
 
 /// Thread-level helpers on flat buffers (used inside phases).
@@ -231,7 +255,10 @@ struct Scalar {
         });
     return loop.getResults();
   }
+  /// body() where `condition` holds; a null condition always does.
   void when(Value condition, function_ref<void()> body) {
+    if (!condition)
+      return body();
     buildIf(b, loc, condition, body);
   }
 };
@@ -292,12 +319,15 @@ SmallVector<Value> KernelContext::mmaTf32(Value lane, Value a, Value bTile,
 }
 
 /// What a kernel is: its name, argument types (flat memrefs and index
-/// scalars), shared buffers (flat f32 of given sizes) and body.
+/// scalars), shared buffers (flat f32 of given sizes), body and per-thread
+/// arrays.
 struct KernelSpec {
   std::string name;
   SmallVector<Type> arguments;
   SmallVector<int64_t> sharedSizes;
   std::function<void(KernelContext &, ValueRange)> body;
+  /// Per-thread f32 arrays (KernelContext::loadPrivate).
+  SmallVector<int64_t> privateSizes = {};
 };
 
 //===----------------------------------------------------------------------===//
@@ -508,42 +538,125 @@ struct GemmOperand {
   int64_t outputs; // columns of the product (rows of the weight)
 };
 
-/// The tf32 product of a block's shared tiles: warps take the 16x8 tiles of
-/// the bm x bn block in turn and add A B over the block-k slice to the
-/// accumulators of every weight.
-void mmaTiles(const Shape &s, KernelContext &ctx, Value tid, Value tileA,
-              unsigned weights, function_ref<Value(unsigned)> tileB,
-              function_ref<Value(unsigned)> acc) {
-  Scalar sc{ctx.builder(), ctx.location()};
-  Value lane = sc.rem(tid, sc.index(kWarpSize));
+/// How many accumulators a GEMM thread holds for each weight.
+int64_t accumulatorsPerThread(const Shape &s) {
+  if (!s.tf32)
+    return int64_t(llvm::divideCeil(s.blockM * s.blockN, s.threads));
+  int64_t tiles = (s.blockM / kMmaM) * (s.blockN / kMmaN);
+  return int64_t(llvm::divideCeil(tiles, s.threads / kWarpSize)) * 4;
+}
+
+/// A 16x8 tile of the block's product that a warp takes (tf32): its first
+/// row and column, and whether it exists (a null `inside` always does).
+struct WarpTile {
+  Value rowBase, colBase, inside;
+};
+
+/// The tiles of the warp of thread `tid`: warp, warp + warps, ...
+SmallVector<WarpTile> warpTiles(const Shape &s, Scalar &sc, Value tid) {
+  int64_t tilesN = s.blockN / kMmaN, tiles = (s.blockM / kMmaM) * tilesN;
+  int64_t warps = s.threads / kWarpSize;
   Value warp = sc.div(tid, sc.index(kWarpSize));
-  int64_t tilesN = s.blockN / kMmaN;
-  sc.forEach(
-      warp, sc.index((s.blockM / kMmaM) * tilesN),
-      sc.index(s.threads / kWarpSize), [&](Value tile) {
-        Value rowBase = sc.mul(sc.div(tile, sc.index(tilesN)), sc.index(kMmaM));
-        Value colBase = sc.mul(sc.rem(tile, sc.index(tilesN)), sc.index(kMmaN));
-        SmallVector<Value> positions;
-        for (int64_t i = 0; i < 4; ++i) {
-          auto [row, column] = accumulatorAt(sc, lane, i);
-          positions.push_back(
-              sc.add(sc.mul(sc.add(rowBase, row), sc.index(s.blockN)),
-                     sc.add(colBase, column)));
-        }
+  SmallVector<WarpTile> result;
+  for (int64_t j = 0, e = llvm::divideCeil(tiles, warps); j < e; ++j) {
+    Value tile = sc.add(warp, sc.index(j * warps));
+    result.push_back(
+        {sc.mul(sc.div(tile, sc.index(tilesN)), sc.index(kMmaM)),
+         sc.mul(sc.rem(tile, sc.index(tilesN)), sc.index(kMmaN)),
+         (j + 1) * warps <= tiles ? Value() : sc.lt(tile, sc.index(tiles))});
+  }
+  return result;
+}
+
+/// Where accumulator `q` of a thread sits in the block's product, and
+/// whether it is inside the block (a null `inside` always is).
+struct AccumulatorSlot {
+  Value row, column, inside;
+};
+
+/// The accumulators of thread `tid`: outputs tid, tid + threads, ... of the
+/// block with f32 multiply-adds; with tensor cores, the lane's four
+/// fragment elements of each tile of its warp.
+SmallVector<AccumulatorSlot> accumulatorSlots(const Shape &s, Scalar &sc,
+                                              Value tid) {
+  SmallVector<AccumulatorSlot> slots;
+  if (s.tf32) {
+    Value lane = sc.rem(tid, sc.index(kWarpSize));
+    for (const WarpTile &tile : warpTiles(s, sc, tid))
+      for (int64_t i = 0; i < 4; ++i) {
+        auto [row, column] = accumulatorAt(sc, lane, i);
+        slots.push_back({sc.add(tile.rowBase, row),
+                         sc.add(tile.colBase, column), tile.inside});
+      }
+    return slots;
+  }
+  int64_t outputs = s.blockM * s.blockN;
+  for (int64_t q = 0; q < accumulatorsPerThread(s); ++q) {
+    Value o = sc.add(tid, sc.index(q * s.threads));
+    slots.push_back(
+        {sc.div(o, sc.index(s.blockN)), sc.rem(o, sc.index(s.blockN)),
+         (q + 1) * s.threads <= outputs ? Value()
+                                        : sc.lt(o, sc.index(outputs))});
+  }
+  return slots;
+}
+
+/// Adds the product of a block's shared tiles over the block-k slice to
+/// thread `tid`'s accumulators (private array 0: accumulator q of weight w
+/// at q * weights + w).
+void accumulateProducts(const Shape &s, KernelContext &ctx, Value tid,
+                        Value tileA, function_ref<Value(unsigned)> tileB,
+                        unsigned weights) {
+  Scalar sc{ctx.builder(), ctx.location()};
+  auto at = [&](unsigned slot, unsigned w) { return slot * weights + w; };
+  if (s.tf32) {
+    Value lane = sc.rem(tid, sc.index(kWarpSize));
+    SmallVector<WarpTile> tiles = warpTiles(s, sc, tid);
+    for (unsigned j = 0; j < tiles.size(); ++j) {
+      const WarpTile &tile = tiles[j];
+      sc.when(tile.inside, [&] {
         for (unsigned w = 0; w < weights; ++w) {
           SmallVector<Value> init;
-          for (Value position : positions)
-            init.push_back(sc.load(acc(w), position));
+          for (unsigned i = 0; i < 4; ++i)
+            init.push_back(ctx.loadPrivate(0, tid, at(4 * j + i, w)));
           ValueRange sums = sc.forEachCarrying(
               sc.index(0), sc.index(s.blockK), sc.index(kMmaK), init,
               [&](Value kk, ValueRange partial) {
-                return ctx.mmaTf32(lane, tileA, tileB(w), s.blockK, kk, rowBase,
-                                   colBase, llvm::to_vector(partial));
+                return ctx.mmaTf32(lane, tileA, tileB(w), s.blockK, kk,
+                                   tile.rowBase, tile.colBase,
+                                   llvm::to_vector(partial));
               });
-          for (auto [sum, position] : llvm::zip_equal(sums, positions))
-            sc.store(sum, acc(w), position);
+          for (unsigned i = 0; i < 4; ++i)
+            ctx.storePrivate(sums[i], 0, tid, at(4 * j + i, w));
         }
       });
+    }
+    return;
+  }
+  Value bk = sc.index(s.blockK);
+  SmallVector<AccumulatorSlot> slots = accumulatorSlots(s, sc, tid);
+  for (unsigned q = 0; q < slots.size(); ++q) {
+    const AccumulatorSlot &slot = slots[q];
+    sc.when(slot.inside, [&] {
+      SmallVector<Value> init;
+      for (unsigned w = 0; w < weights; ++w)
+        init.push_back(ctx.loadPrivate(0, tid, at(q, w)));
+      ValueRange sums = sc.forEachCarrying(
+          sc.index(0), bk, sc.index(1), init,
+          [&](Value c, ValueRange partial) -> SmallVector<Value> {
+            Value a = sc.load(tileA, sc.add(sc.mul(slot.row, bk), c));
+            SmallVector<Value> next;
+            for (unsigned w = 0; w < weights; ++w)
+              next.push_back(sc.add(
+                  partial[w],
+                  sc.mul(a, sc.load(tileB(w),
+                                    sc.add(sc.mul(slot.column, bk), c)))));
+            return next;
+          });
+      for (unsigned w = 0; w < weights; ++w)
+        ctx.storePrivate(sums[w], 0, tid, at(q, w));
+    });
+  }
 }
 
 void gemmBody(
@@ -557,23 +670,22 @@ void gemmBody(
   OpBuilder &b = ctx.builder();
   Scalar sc{b, ctx.location()};
   int64_t bm = s.blockM, bn = s.blockN, bk = s.blockK;
+  unsigned count = weights.size();
   Value mb = ctx.blockIdX(), nb = ctx.blockIdY();
   Value step = sc.index(s.threads);
   Value pairs = sc.mul(tokens, sc.index(s.k));
+  // Shared buffers: the A tile and one B tile per weight; accumulators are
+  // per thread (registers on the GPU).
   Value tileA = ctx.shared(0);
-  // Shared buffers: A tile, one B tile per weight, one accumulator each.
   auto tileB = [&](unsigned w) { return ctx.shared(1 + w); };
-  auto acc = [&](unsigned w) { return ctx.shared(1 + weights.size() + w); };
   Value rowStart = sc.mul(mb, sc.index(bm));
   Value total = sc.toIndex(sc.load(offsets, sc.index(s.experts)));
   ctx.when(sc.lt(rowStart, total), [&] {
     Value e = sc.toIndex(sc.load(blockExpert, mb));
     int64_t outputs = weights.front().outputs;
     ctx.phase([&](OpBuilder &, Value tid) {
-      sc.forEach(tid, sc.index(bm * bn), step, [&](Value o) {
-        for (unsigned w = 0; w < weights.size(); ++w)
-          sc.store(sc.f32(0), acc(w), o);
-      });
+      for (int64_t i = 0; i < accumulatorsPerThread(s) * count; ++i)
+        ctx.storePrivate(sc.f32(0), 0, tid, i);
     });
     ctx.loop(sc.index(0), sc.index(depth), sc.index(bk), [&](Value kk) {
       ctx.phase([&](OpBuilder &, Value tid) {
@@ -625,46 +737,26 @@ void gemmBody(
         });
       });
       ctx.phase([&](OpBuilder &, Value tid) {
-        if (s.tf32) {
-          mmaTiles(s, ctx, tid, tileA, weights.size(), tileB, acc);
-          return;
-        }
-        sc.forEach(tid, sc.index(bm * bn), step, [&](Value o) {
-          Value r = sc.div(o, sc.index(bn)), n = sc.rem(o, sc.index(bn));
-          SmallVector<Value> init;
-          for (unsigned w = 0; w < weights.size(); ++w)
-            init.push_back(sc.load(acc(w), o));
-          ValueRange sums = sc.forEachCarrying(
-              sc.index(0), sc.index(bk), sc.index(1), init,
-              [&](Value c, ValueRange partial) -> SmallVector<Value> {
-                Value a = sc.load(tileA, sc.add(sc.mul(r, sc.index(bk)), c));
-                SmallVector<Value> next;
-                for (unsigned w = 0; w < weights.size(); ++w)
-                  next.push_back(sc.add(
-                      partial[w],
-                      sc.mul(a, sc.load(tileB(w),
-                                        sc.add(sc.mul(n, sc.index(bk)), c)))));
-                return next;
-              });
-          for (unsigned w = 0; w < weights.size(); ++w)
-            sc.store(sums[w], acc(w), o);
-        });
+        accumulateProducts(s, ctx, tid, tileA, tileB, count);
       });
     });
     ctx.phase([&](OpBuilder &, Value tid) {
-      sc.forEach(tid, sc.index(bm * bn), step, [&](Value o) {
-        Value r = sc.div(o, sc.index(bn)), n = sc.rem(o, sc.index(bn));
-        Value row = sc.add(rowStart, r);
-        Value col = sc.add(sc.mul(nb, sc.index(bn)), n);
-        Value pair = sc.toIndex(sc.load(sorted, row));
-        sc.when(sc.andI(sc.lt(pair, pairs), sc.lt(col, sc.index(outputs))),
-                [&] {
-                  SmallVector<Value> sums;
-                  for (unsigned w = 0; w < weights.size(); ++w)
-                    sums.push_back(sc.load(acc(w), o));
-                  epilogue(sc, row, pair, col, sums);
-                });
-      });
+      SmallVector<AccumulatorSlot> slots = accumulatorSlots(s, sc, tid);
+      for (unsigned q = 0; q < slots.size(); ++q) {
+        const AccumulatorSlot &slot = slots[q];
+        sc.when(slot.inside, [&] {
+          Value row = sc.add(rowStart, slot.row);
+          Value col = sc.add(sc.mul(nb, sc.index(bn)), slot.column);
+          Value pair = sc.toIndex(sc.load(sorted, row));
+          sc.when(sc.andI(sc.lt(pair, pairs), sc.lt(col, sc.index(outputs))),
+                  [&] {
+                    SmallVector<Value> sums;
+                    for (unsigned w = 0; w < count; ++w)
+                      sums.push_back(ctx.loadPrivate(0, tid, q * count + w));
+                    epilogue(sc, row, pair, col, sums);
+                  });
+        });
+      }
     });
   });
 }
@@ -731,7 +823,7 @@ SymbolRefAttr KernelEmitter::define(const KernelSpec &spec, int64_t threads) {
   MLIRContext *context = module.getContext();
   std::string name = prefix + "_" + spec.name;
   Location loc = module.getLoc();
-  auto sharedType = [&](int64_t size, Attribute space) {
+  auto bufferType = [&](int64_t size, Attribute space) {
     return MemRefType::get({size}, Float32Type::get(context),
                            MemRefLayoutAttrInterface(), space);
   };
@@ -740,12 +832,16 @@ SymbolRefAttr KernelEmitter::define(const KernelSpec &spec, int64_t threads) {
     OpBuilder b = OpBuilder::atBlockEnd(container.getBody());
     auto workgroup =
         gpu::AddressSpaceAttr::get(context, gpu::AddressSpace::Workgroup);
-    SmallVector<Type> sharedTypes;
+    auto privateSpace =
+        gpu::AddressSpaceAttr::get(context, gpu::AddressSpace::Private);
+    SmallVector<Type> sharedTypes, privateTypes;
     for (int64_t size : spec.sharedSizes)
-      sharedTypes.push_back(sharedType(size, workgroup));
+      sharedTypes.push_back(bufferType(size, workgroup));
+    for (int64_t size : spec.privateSizes)
+      privateTypes.push_back(bufferType(size, privateSpace));
     auto func = gpu::GPUFuncOp::create(
         b, loc, name, FunctionType::get(context, spec.arguments, {}),
-        sharedTypes, TypeRange{});
+        sharedTypes, privateTypes);
     func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(),
                   UnitAttr::get(context));
     func.setKnownBlockSizeAttr(
@@ -755,7 +851,9 @@ SymbolRefAttr KernelEmitter::define(const KernelSpec &spec, int64_t threads) {
     Value bx = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
     Value by = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
     SmallVector<Value> sharedBuffers(func.getWorkgroupAttributions());
-    KernelContext ctx(b, loc, target, threads, bx, by, sharedBuffers);
+    SmallVector<Value> privateBuffers(func.getPrivateAttributions());
+    KernelContext ctx(b, loc, target, threads, bx, by, sharedBuffers,
+                      privateBuffers, spec.privateSizes);
     spec.body(ctx, entry.getArguments().take_front(spec.arguments.size()));
     gpu::ReturnOp::create(b, loc);
   }
@@ -777,10 +875,13 @@ SymbolRefAttr KernelEmitter::define(const KernelSpec &spec, int64_t threads) {
   }
   Block *entry = func.addEntryBlock();
   b.setInsertionPointToStart(entry);
-  SmallVector<Value> shared;
+  SmallVector<Value> shared, privates;
   for (int64_t size : spec.sharedSizes)
     shared.push_back(
-        memref::AllocOp::create(b, loc, sharedType(size, Attribute())));
+        memref::AllocOp::create(b, loc, bufferType(size, Attribute())));
+  for (int64_t size : spec.privateSizes)
+    privates.push_back(memref::AllocOp::create(
+        b, loc, bufferType(size * threads, Attribute())));
   Value gridX = entry->getArgument(spec.arguments.size());
   Value gridY = entry->getArgument(spec.arguments.size() + 1);
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
@@ -791,8 +892,8 @@ SymbolRefAttr KernelEmitter::define(const KernelSpec &spec, int64_t threads) {
         scf::ForOp::create(
             bxBuilder, loc, zero, gridY, one, ValueRange{},
             [&](OpBuilder &byBuilder, Location, Value by, ValueRange) {
-              KernelContext ctx(byBuilder, loc, target, threads, bx, by,
-                                shared);
+              KernelContext ctx(byBuilder, loc, target, threads, bx, by, shared,
+                                privates, spec.privateSizes);
               spec.body(
                   ctx, entry->getArguments().take_front(spec.arguments.size()));
               scf::YieldOp::create(byBuilder, loc);
@@ -901,14 +1002,16 @@ void LowerMoeKernelsPass::lower(FusedMoeOp op, unsigned position) {
        {},
        [&](KernelContext &ctx, ValueRange args) { alignBody(s, ctx, args); }},
       s.threads);
-  int64_t tileA = s.blockM * s.blockK, tileB = s.blockN * s.blockK,
-          accSize = s.blockM * s.blockN;
+  int64_t tileA = s.blockM * s.blockK, tileB = s.blockN * s.blockK;
+  SmallVector<int64_t> upAccumulators{accumulatorsPerThread(s) *
+                                      (s.gated ? 2 : 1)},
+      downAccumulators{accumulatorsPerThread(s)};
   SymbolRefAttr gemmUp = emitter.define(
       {"gemm_up",
        {flat(f32), flat(f32), flat(f32), flat(i32), flat(i32), flat(i32),
         flat(f32), index, index},
-       s.gated ? SmallVector<int64_t>{tileA, tileB, tileB, accSize, accSize}
-               : SmallVector<int64_t>{tileA, tileB, accSize},
+       s.gated ? SmallVector<int64_t>{tileA, tileB, tileB}
+               : SmallVector<int64_t>{tileA, tileB},
        [&](KernelContext &ctx, ValueRange args) {
          Value x = args[0], gate = args[1], up = args[2], inter = args[6];
          SmallVector<GemmOperand> weights;
@@ -934,13 +1037,14 @@ void LowerMoeKernelsPass::lower(FusedMoeOp op, unsigned position) {
                sc.store(value, inter,
                         sc.add(sc.mul(row, sc.index(s.inter)), col));
              });
-       }},
+       },
+       upAccumulators},
       s.threads);
   SymbolRefAttr gemmDown = emitter.define(
       {"gemm_down",
        {flat(f32), flat(f32), flat(i32), flat(i32), flat(i32), flat(f32),
         flat(f32), index, index},
-       {tileA, tileB, accSize},
+       {tileA, tileB},
        [&](KernelContext &ctx, ValueRange args) {
          Value inter = args[0], down = args[1], gates = args[5],
                pairOut = args[6];
@@ -956,7 +1060,8 @@ void LowerMoeKernelsPass::lower(FusedMoeOp op, unsigned position) {
                sc.store(sc.mul(sums[0], sc.load(gates, pair)), pairOut,
                         sc.add(sc.mul(pair, sc.index(s.hidden)), col));
              });
-       }},
+       },
+       downAccumulators},
       s.threads);
   SymbolRefAttr combine = emitter.define(
       {"combine",
@@ -1070,9 +1175,8 @@ LogicalResult LowerMoeKernelsPass::initialize(MLIRContext *context) {
            << kMmaM << ", block-n of " << kMmaN << " and block-k of " << kMmaK
            << " (got " << int64_t(blockM) << ", " << int64_t(blockN) << ", "
            << int64_t(blockK) << ")";
-  // A gated GEMM block holds an A tile, two B tiles and two accumulators.
-  int64_t sharedBytes =
-      4 * (blockM * blockK + 2 * blockN * blockK + 2 * blockM * blockN);
+  // A gated GEMM block holds an A tile and two B tiles.
+  int64_t sharedBytes = 4 * (blockM * blockK + 2 * blockN * blockK);
   if (kind == Target::GPU && sharedBytes > kMaxStaticSharedBytes)
     return emitError(UnknownLoc::get(context))
            << "moe-lower-moe-kernels: tiles need " << sharedBytes

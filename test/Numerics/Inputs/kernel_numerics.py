@@ -1,17 +1,22 @@
-"""Runs moe.fused_moe ops through the routing kernels with tensor-core
-arithmetic (moe-run --strategy=kernels --mma=tf32) and compares them with a
-numpy model of that arithmetic: GEMM operands (token rows, expert weights,
-the intermediate activations) rounded to TF32 (to nearest, ties away from
-zero), their products summed in f32 in order, router and gating in float64.
+"""Runs moe.fused_moe ops through the routing kernels on the CPU
+(moe-run --strategy=kernels) with both GEMM arithmetics and several tile
+shapes, and compares them with numpy:
 
-    tf32_numerics.py WORKDIR            (moe-run from $MOE_BIN)
+- mma=none (f32 multiply-adds) against the layer in float64;
+- mma=tf32 (tensor-core arithmetic) against a model of it: GEMM operands
+  (token rows, expert weights, the intermediate activations) rounded to
+  TF32 (to nearest, ties away from zero), their products summed in f32 in
+  order, router and gating in float64.
 
-Shapes are chosen so that tiles are partial in every dimension (hidden 40
-and intermediate 72 against block-k 16 and block-n 64, 26 tokens against
-block-m 16). Prints, for each op, the relative error
-max|ours - model| / max|model| of the tf32 run (must be <= 1e-5) and of the
-f32 kernels (mma=none) against the same model, which must be above 1e-4:
-the model tells the two arithmetics apart.
+    kernel_numerics.py WORKDIR            (moe-run from $MOE_BIN)
+
+Shapes are chosen so that tiles are partial in every dimension (hidden 40,
+intermediate 72, 26 tokens), and the tile configurations so that threads
+and warps own a partial last share of the block (see TILES). Prints one
+line per configuration and op with the relative errors
+max|ours - ref| / max|ref|: both must be <= 1e-5, and the f32 kernels must
+differ from the TF32 model by more than 1e-4 (the model tells the two
+arithmetics apart).
 """
 
 import os
@@ -67,17 +72,35 @@ def tf32_matmul(a, w):
     return total
 
 
-def model(x, router, gate, up, down, k, scoring, renormalize, kind):
-    """The tf32 kernels' arithmetic; x and weights are float32 arrays."""
+def exact_matmul(a, w):
+    return np.einsum("...k,...nk->...n", a.astype(np.float64), w.astype(np.float64))
+
+
+def layer(x, router, gate, up, down, k, scoring, renormalize, kind, matmul):
+    """The routed layer with `matmul` for its GEMMs; x and weights are
+    float32 arrays."""
     w, idx = gating(x.astype(np.float64) @ router.astype(np.float64).T, k, scoring, renormalize)
     out = np.zeros(x.shape, dtype=np.float64)
     for j in range(k):
         e = idx[..., j]
-        u = tf32_matmul(x, up[e])
-        h = act(kind, tf32_matmul(x, gate[e])) * u if gate is not None else act(kind, u)
-        # f32 activations, staged as TF32 by the down projection.
-        out += w[..., j : j + 1] * tf32_matmul(h.astype(np.float32), down[e])
+        u = matmul(x, up[e])
+        h = act(kind, matmul(x, gate[e])) * u if gate is not None else act(kind, u)
+        # The kernels store the activations in f32 (and stage them as TF32).
+        out += w[..., j : j + 1] * matmul(h.astype(np.float32), down[e])
     return out
+
+
+# moe-run flags of each tile configuration: the defaults (16 x 64 x 16, 256
+# threads: 8 warps, one 16x8 tile each); block-n 24 with 64 threads (3 tiles
+# for 2 warps: warp 1 has no second tile); block-n 24 with 256 threads (384
+# outputs: the second accumulator of threads 128.. is outside); 32 x 40 x 8
+# with 128 threads (10 tiles for 4 warps).
+TILES = [
+    [],
+    ["--block-n", "24", "--block-threads", "64"],
+    ["--block-n", "24", "--block-threads", "256"],
+    ["--block-m", "32", "--block-n", "40", "--block-k", "8", "--block-threads", "128"],
+]
 
 
 def main(workdir):
@@ -117,29 +140,34 @@ def main(workdir):
         gate_type = f", {tw}" if gate_operand else ""
         lines.append(f"  %y{n} = moe.fused_moe %x router %router {gate_operand}up %up down %down {attributes} : "
                      f"({X3}, tensor<{E}x{H}xf32>{gate_type}, {tw}, {td}) -> {X3}")
-        references.append((name, model(x, weights["router"], gate, weights["up"], weights["down"],
-                                       k, scoring, renorm, kind)))
+        arguments = (x, weights["router"], gate, weights["up"], weights["down"], k, scoring, renorm, kind)
+        references.append((name, layer(*arguments, exact_matmul), layer(*arguments, tf32_matmul)))
     lines.append("  return " + ", ".join(f"%y{n}" for n in range(len(cases))) + " : " + ", ".join([X3] * len(cases)))
     lines.append("}")
-    path = os.path.join(workdir, "tf32.mlir")
+    path = os.path.join(workdir, "layers.mlir")
     open(path, "w").write("\n".join(lines) + "\n")
     ids_text = ";".join(",".join(str(int(t)) for t in row) for row in ids)
 
-    def run(mma):
+    def run(mma, tiles):
         out = os.path.join(workdir, f"out-{mma}.safetensors")
         subprocess.run([os.path.join(os.environ["MOE_BIN"], "moe-run"), path, "--ids", ids_text,
-                        "--strategy", "kernels", "--mma", mma, "-o", out], check=True, stdout=subprocess.DEVNULL)
+                        "--strategy", "kernels", "--mma", mma, *tiles, "-o", out],
+                       check=True, stdout=subprocess.DEVNULL)
         return load_file(out)
 
-    tf32, f32 = run("tf32"), run("none")
     failures = 0
-    for n, (name, reference) in enumerate(references):
-        error = relative_error(tf32[f"output.{n}"], reference)
-        f32_error = relative_error(f32[f"output.{n}"], reference)
-        ok = error <= TOLERANCE and f32_error > DISTINCT
-        failures += not ok
-        print(f"{name:36} tf32 {error:.2e} f32 {f32_error:.2e} {'ok' if ok else 'FAIL'}")
-    print(f"{len(references)} ops: {failures} failed")
+    for tiles in TILES:
+        f32, tf32 = run("none", tiles), run("tf32", tiles)
+        label = " ".join(tiles[i].lstrip("-") + "=" + tiles[i + 1] for i in range(0, len(tiles), 2)) or "defaults"
+        for n, (name, exact, tf32_model) in enumerate(references):
+            f32_error = relative_error(f32[f"output.{n}"], exact)
+            tf32_error = relative_error(tf32[f"output.{n}"], tf32_model)
+            apart = relative_error(f32[f"output.{n}"], tf32_model)
+            ok = f32_error <= TOLERANCE and tf32_error <= TOLERANCE and apart > DISTINCT
+            failures += not ok
+            print(f"{label:44} {name:36} f32 {f32_error:.2e} tf32 {tf32_error:.2e} "
+                  f"apart {apart:.2e} {'ok' if ok else 'FAIL'}")
+    print(f"{len(TILES)} tilings x {len(references)} ops: {failures} failed")
     return 1 if failures else 0
 
 
