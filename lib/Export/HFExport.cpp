@@ -698,40 +698,17 @@ TensorStreamer::locate(Value weight, std::optional<int64_t> expert) {
   if (!param)
     return std::nullopt;
 
-  weights::Checkpoint *checkpoint;
-  MOE_ASSIGN_OR_RETURN(checkpoint, headers.checkpoint(param.getScope()));
-  StringRef key = param.getKey();
-  const weights::TensorInfo *info = checkpoint->find(key);
-  if (!info)
-    return makeError("scope '" + param.getScope() + "' (" + checkpoint->path() +
-                     "): no tensor '" + key + "'");
-  StringRef file = checkpoint->fileOf(key)->path();
-  if (!weights::isReadableFloat(info->dtype))
-    return makeError(file + ": tensor '" + key + "' has dtype " +
-                     weights::dtypeName(info->dtype) +
-                     "; weights must be F32, F16, BF16 or F64");
-  auto paramType = cast<RankedTensorType>(param.getType());
-  ArrayRef<int64_t> paramShape = paramType.getShape();
-  ArrayRef<int64_t> storedShape = info->shape;
-  uint64_t paramElements = paramType.getNumElements();
-  if (IntegerAttr index = param.getIndexAttr()) {
-    if (storedShape.empty() || index.getInt() >= storedShape.front())
-      return makeError(file + ": tensor '" + key + "' of shape " +
-                       formatShape(storedShape) + " has no slice " +
-                       Twine(index.getInt()));
-    storedShape = storedShape.drop_front();
-    elementOffset += uint64_t(index.getInt()) * paramElements;
-  }
-  if (storedShape != paramShape)
-    return makeError(file + ": tensor '" + key + "' has shape " +
-                     formatShape(storedShape) + " but the IR expects " +
-                     formatShape(paramShape));
+  StoredParam tensor;
+  MOE_ASSIGN_OR_RETURN(tensor, headers.locate(param));
+  elementOffset += tensor.elementOffset;
   if (expert)
-    elementOffset += uint64_t(*expert) * (paramElements / paramShape.front());
-  return FileRange{file.str(),
-                   checkpoint->fileOf(key)->dataOffset() + info->begin +
-                       elementOffset * weights::dtypeSize(info->dtype),
-                   info->dtype};
+    elementOffset +=
+        uint64_t(*expert) * (tensor.elements / param.getType().getDimSize(0));
+  return FileRange{tensor.file.str(),
+                   tensor.checkpoint->fileOf(param.getKey())->dataOffset() +
+                       tensor.info->begin +
+                       elementOffset * weights::dtypeSize(tensor.info->dtype),
+                   tensor.info->dtype};
 }
 
 void TensorStreamer::writeFloats(const float *values, size_t count,

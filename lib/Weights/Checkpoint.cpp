@@ -4,6 +4,8 @@
 
 #include "StrictJson.h"
 
+#include "moe/Support/Errors.h"
+
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/FileSystem.h"
@@ -18,10 +20,7 @@ using llvm::Error;
 using llvm::Expected;
 using llvm::StringRef;
 using llvm::Twine;
-
-static Error makeError(const Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
-}
+using mlir::moe::makeError;
 
 static std::string joinPath(StringRef dir, StringRef name) {
   llvm::SmallString<256> path(dir);

@@ -10,6 +10,8 @@
 
 #include "StrictJson.h"
 
+#include "moe/Support/Errors.h"
+
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSet.h"
@@ -34,10 +36,7 @@ using llvm::Error;
 using llvm::Expected;
 using llvm::StringRef;
 using llvm::Twine;
-
-static Error makeError(const Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
-}
+using mlir::moe::makeError;
 
 static std::string formatShape(llvm::ArrayRef<int64_t> shape) {
   std::string text = "[";

@@ -4,7 +4,9 @@
 #define MOE_SUPPORT_FORMAT_H
 
 #include "mlir/IR/BuiltinTypeInterfaces.h"
+#include "mlir/IR/Operation.h"
 #include "llvm/ADT/ArrayRef.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <cstdio>
 #include <string>
@@ -22,6 +24,14 @@ inline std::string formatShape(llvm::ArrayRef<int64_t> shape) {
   for (size_t i = 0; i < shape.size(); ++i)
     text += (i ? ", " : "") + formatDim(shape[i]);
   return text + "]";
+}
+
+/// "'moe.param' at loc(...)": an operation as messages name it.
+inline std::string formatOp(Operation *op) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << "'" << op->getName() << "' at " << op->getLoc();
+  return text;
 }
 
 /// A number with four significant digits ("0.7115", "3.917e-08", "inf").

@@ -15,12 +15,25 @@
 
 namespace mlir::moe {
 
+class ParamOp;
+
 /// A dense row-major float tensor in host memory.
 struct HostTensor {
   llvm::SmallVector<int64_t, 4> shape;
   std::vector<float> data;
 
   int64_t numElements() const;
+};
+
+/// Where the values of a moe.param are stored.
+struct StoredParam {
+  weights::Checkpoint *checkpoint;
+  /// The whole stored tensor, and the safetensors file that holds it.
+  const weights::TensorInfo *info;
+  llvm::StringRef file;
+  /// The param's first element within the stored tensor (its slice, when
+  /// it has an index) and its element count.
+  uint64_t elementOffset, elements;
 };
 
 /// Computes weights from the checkpoints their scopes name. Checkpoints are
@@ -35,6 +48,12 @@ public:
 
   /// The checkpoint behind scope `name` of the module.
   llvm::Expected<weights::Checkpoint *> checkpoint(llvm::StringRef name);
+
+  /// The stored tensor of `param`, checked against the IR: it exists, its
+  /// dtype is a float one, the slice its index names exists, and its shape
+  /// (less a sliced dimension) is the param's. Errors name the file and the
+  /// tensor.
+  llvm::Expected<StoredParam> locate(ParamOp param);
 
   /// Forgets cached values (not checkpoints), to bound memory between
   /// independent evaluations.

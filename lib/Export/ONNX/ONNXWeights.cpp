@@ -33,52 +33,19 @@ static uint64_t numElementsOf(Value value) {
   return count;
 }
 
-static std::string describe(Operation *op) {
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  os << "'" << op->getName() << "' at " << op->getLoc();
-  return text;
-}
-
 llvm::Expected<WeightReader::ParamView *> WeightReader::view(Operation *op) {
   auto it = params.find(op);
   if (it != params.end())
     return &it->second;
   auto param = cast<ParamOp>(op);
-  weights::Checkpoint *ckpt;
-  MOE_ASSIGN_OR_RETURN(ckpt, evaluator.checkpoint(param.getScope()));
-  StringRef key = param.getKey();
-  const weights::TensorInfo *info = ckpt->find(key);
-  if (!info)
-    return makeError("scope '" + param.getScope() + "' (" + ckpt->path() +
-                     "): no tensor '" + key + "'");
-  StringRef file = ckpt->fileOf(key)->path();
-  if (!weights::isReadableFloat(info->dtype))
-    return makeError(file + ": tensor '" + key + "' has dtype " +
-                     weights::dtypeName(info->dtype) +
-                     "; weights must be F32, F16, BF16 or F64");
-  ArrayRef<int64_t> stored = info->shape;
-  ArrayRef<int64_t> expected = param.getType().getShape();
-  uint64_t index = 0;
-  if (IntegerAttr indexAttr = param.getIndexAttr()) {
-    if (stored.empty() || indexAttr.getInt() < 0 ||
-        indexAttr.getInt() >= stored.front())
-      return makeError(file + ": tensor '" + key + "' of shape " +
-                       formatShape(stored) + " has no slice " +
-                       Twine(indexAttr.getInt()));
-    index = static_cast<uint64_t>(indexAttr.getInt());
-    stored = stored.drop_front();
-  }
-  if (stored != expected)
-    return makeError(file + ": tensor '" + key + "' has shape " +
-                     formatShape(stored) + " but the IR expects " +
-                     formatShape(expected));
+  StoredParam stored;
+  MOE_ASSIGN_OR_RETURN(stored, evaluator.locate(param));
   ArrayRef<uint8_t> bytes;
-  MOE_ASSIGN_OR_RETURN(bytes, ckpt->bytes(key));
-  uint64_t sliceBytes =
-      numElementsOf(param.getResult()) * weights::dtypeSize(info->dtype);
-  ParamView result{bytes.slice(index * sliceBytes, sliceBytes), info->dtype, 0,
-                   0};
+  MOE_ASSIGN_OR_RETURN(bytes, stored.checkpoint->bytes(param.getKey()));
+  uint64_t size = weights::dtypeSize(stored.info->dtype);
+  ParamView result{
+      bytes.slice(stored.elementOffset * size, stored.elements * size),
+      stored.info->dtype, 0, 0};
   return &params.try_emplace(op, result).first->second;
 }
 
@@ -107,7 +74,7 @@ llvm::Error WeightReader::readSlice(Operation *op, uint64_t offset,
   auto slice = cast<tensor::ExtractSliceOp>(op);
   if (!slice.getOffsets().empty() || !slice.getSizes().empty() ||
       !slice.getStrides().empty())
-    return makeError(describe(op) + " has dynamic offsets or sizes");
+    return makeError(formatOp(op) + " has dynamic offsets or sizes");
   ArrayRef<int64_t> source = slice.getSourceType().getShape();
   ArrayRef<int64_t> offsets = slice.getStaticOffsets();
   ArrayRef<int64_t> sizes = slice.getStaticSizes();

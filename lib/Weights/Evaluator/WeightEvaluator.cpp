@@ -25,13 +25,6 @@ int64_t HostTensor::numElements() const {
   return count;
 }
 
-static std::string describe(Operation *op) {
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  os << "'" << op->getName() << "' at " << op->getLoc();
-  return text;
-}
-
 llvm::Expected<weights::Checkpoint *>
 WeightEvaluator::checkpoint(StringRef name) {
   auto it = checkpoints.find(name);
@@ -59,14 +52,14 @@ WeightEvaluator::evaluate(Value value) {
   Operation *op = value.getDefiningOp();
   if (!isWeight(value))
     return makeError("the value of " +
-                     (op ? describe(op) : std::string("a block argument")) +
+                     (op ? formatOp(op) : std::string("a block argument")) +
                      " is not a weight expression");
   llvm::Expected<HostTensor> computed = compute(op);
   if (!computed)
     return computed.takeError();
   auto type = cast<RankedTensorType>(value.getType());
   if (ArrayRef<int64_t>(computed->shape) != type.getShape())
-    return makeError(describe(op) + " computed a tensor of shape " +
+    return makeError(formatOp(op) + " computed a tensor of shape " +
                      formatShape(computed->shape) + " for a result of type " +
                      formatShape(type.getShape()));
   auto result = std::make_shared<const HostTensor>(std::move(*computed));
@@ -74,52 +67,52 @@ WeightEvaluator::evaluate(Value value) {
   return result;
 }
 
-/// Reads a moe.param, slicing the leading dimension when it has an index.
-static llvm::Expected<HostTensor> readParam(ParamOp op,
-                                            weights::Checkpoint &ckpt) {
-  StringRef key = op.getKey();
-  const weights::TensorInfo *info = ckpt.find(key);
+llvm::Expected<StoredParam> WeightEvaluator::locate(ParamOp param) {
+  weights::Checkpoint *ckpt;
+  MOE_ASSIGN_OR_RETURN(ckpt, checkpoint(param.getScope()));
+  StringRef key = param.getKey();
+  const weights::TensorInfo *info = ckpt->find(key);
   if (!info)
-    return makeError("scope '" + op.getScope() + "' (" + ckpt.path() +
+    return makeError("scope '" + param.getScope() + "' (" + ckpt->path() +
                      "): no tensor '" + key + "'");
-  ArrayRef<int64_t> expected = op.getType().getShape();
+  StringRef file = ckpt->fileOf(key)->path();
+  if (!weights::isReadableFloat(info->dtype))
+    return makeError(file + ": tensor '" + key + "' has dtype " +
+                     weights::dtypeName(info->dtype) +
+                     "; weights must be F32, F16, BF16 or F64");
+  ArrayRef<int64_t> expected = param.getType().getShape();
   ArrayRef<int64_t> stored = info->shape;
-  int64_t offset = 0;
-  if (IntegerAttr indexAttr = op.getIndexAttr()) {
-    int64_t index = indexAttr.getInt();
-    if (stored.empty() || index >= stored.front())
-      return makeError("scope '" + op.getScope() + "': tensor '" + key +
-                       "' of shape " + formatShape(stored) + " has no slice " +
-                       Twine(index));
+  uint64_t elements = param.getType().getNumElements(), index = 0;
+  if (IntegerAttr indexAttr = param.getIndexAttr()) {
+    if (stored.empty() || indexAttr.getInt() < 0 ||
+        indexAttr.getInt() >= stored.front())
+      return makeError(file + ": tensor '" + key + "' of shape " +
+                       formatShape(stored) + " has no slice " +
+                       Twine(indexAttr.getInt()));
+    index = uint64_t(indexAttr.getInt());
     stored = stored.drop_front();
-    offset = index;
   }
   if (stored != expected)
-    return makeError("scope '" + op.getScope() + "' (" +
-                     ckpt.fileOf(key)->path() + "): tensor '" + key +
-                     "' has shape " + formatShape(stored) +
-                     " but the IR expects " + formatShape(expected));
+    return makeError(file + ": tensor '" + key + "' has shape " +
+                     formatShape(stored) + " but the IR expects " +
+                     formatShape(expected));
+  return StoredParam{ckpt, info, file, index * elements, elements};
+}
+
+/// Reads a moe.param (its slice, when it has an index) as floats.
+static llvm::Expected<HostTensor> readParam(ParamOp op,
+                                            const StoredParam &stored) {
+  ArrayRef<uint8_t> bytes;
+  MOE_ASSIGN_OR_RETURN(bytes, stored.checkpoint->bytes(op.getKey()));
   HostTensor tensor;
-  tensor.shape.assign(expected.begin(), expected.end());
-  if (!op.getIndexAttr()) {
-    llvm::Expected<std::vector<float>> data = ckpt.readF32(key);
-    if (!data)
-      return data.takeError();
-    tensor.data = std::move(*data);
-    return tensor;
-  }
-  if (!weights::isReadableFloat(info->dtype))
-    return makeError(ckpt.fileOf(key)->path() + ": tensor '" + key +
-                     "' has dtype " + weights::dtypeName(info->dtype) +
-                     "; weights must be F32, F16, BF16 or F64");
-  llvm::Expected<ArrayRef<uint8_t>> bytes = ckpt.bytes(key);
-  if (!bytes)
-    return bytes.takeError();
-  int64_t count = tensor.numElements();
-  unsigned size = weights::dtypeSize(info->dtype);
-  tensor.data.resize(count);
-  weights::convertToF32(info->dtype, bytes->data() + offset * count * size,
-                        tensor.data.data(), count);
+  ArrayRef<int64_t> shape = op.getType().getShape();
+  tensor.shape.assign(shape.begin(), shape.end());
+  tensor.data.resize(stored.elements);
+  weights::convertToF32(stored.info->dtype,
+                        bytes.data() +
+                            stored.elementOffset *
+                                weights::dtypeSize(stored.info->dtype),
+                        tensor.data.data(), stored.elements);
   return tensor;
 }
 
@@ -174,10 +167,9 @@ llvm::Expected<HostTensor> WeightEvaluator::compute(Operation *op) {
   auto operand = [&](unsigned i) { return evaluate(op->getOperand(i)); };
 
   if (auto param = dyn_cast<ParamOp>(op)) {
-    llvm::Expected<weights::Checkpoint *> ckpt = checkpoint(param.getScope());
-    if (!ckpt)
-      return ckpt.takeError();
-    return readParam(param, **ckpt);
+    StoredParam stored;
+    MOE_ASSIGN_OR_RETURN(stored, locate(param));
+    return readParam(param, stored);
   }
   if (isa<StackOp, AverageOp>(op)) {
     std::vector<std::shared_ptr<const HostTensor>> inputs;
@@ -260,7 +252,7 @@ llvm::Expected<HostTensor> WeightEvaluator::compute(Operation *op) {
   if (auto extract = dyn_cast<tensor::ExtractSliceOp>(op)) {
     if (!extract.getOffsets().empty() || !extract.getSizes().empty() ||
         !extract.getStrides().empty())
-      return makeError(describe(op) + " has dynamic offsets or sizes");
+      return makeError(formatOp(op) + " has dynamic offsets or sizes");
     auto input = operand(0);
     if (!input)
       return input.takeError();
@@ -274,5 +266,5 @@ llvm::Expected<HostTensor> WeightEvaluator::compute(Operation *op) {
     result.data = (*input)->data;
     return result;
   }
-  return makeError(describe(op) + " cannot be evaluated as a weight");
+  return makeError(formatOp(op) + " cannot be evaluated as a weight");
 }
