@@ -23,26 +23,42 @@ import numpy as np
 CHUNK_ELEMENTS = 1 << 24
 
 
-def tensor_specs(args):
-    head_dim = args.hidden // args.heads
-    specs = [("model.embed_tokens.weight", (args.vocab, args.hidden))]
-    for layer in range(args.layers):
+def llama_tensors(hidden, intermediate, layers, heads, kv_heads, vocab, tied=False):
+    """(name, shape) of every tensor of a LlamaForCausalLM, in the order
+    save_pretrained writes them."""
+    head_dim = hidden // heads
+    specs = [("model.embed_tokens.weight", (vocab, hidden))]
+    for layer in range(layers):
         p = f"model.layers.{layer}."
         specs += [
-            (p + "input_layernorm.weight", (args.hidden,)),
-            (p + "self_attn.q_proj.weight", (args.heads * head_dim, args.hidden)),
-            (p + "self_attn.k_proj.weight", (args.kv_heads * head_dim, args.hidden)),
-            (p + "self_attn.v_proj.weight", (args.kv_heads * head_dim, args.hidden)),
-            (p + "self_attn.o_proj.weight", (args.hidden, args.heads * head_dim)),
-            (p + "post_attention_layernorm.weight", (args.hidden,)),
-            (p + "mlp.gate_proj.weight", (args.intermediate, args.hidden)),
-            (p + "mlp.up_proj.weight", (args.intermediate, args.hidden)),
-            (p + "mlp.down_proj.weight", (args.hidden, args.intermediate)),
+            (p + "input_layernorm.weight", (hidden,)),
+            (p + "self_attn.q_proj.weight", (heads * head_dim, hidden)),
+            (p + "self_attn.k_proj.weight", (kv_heads * head_dim, hidden)),
+            (p + "self_attn.v_proj.weight", (kv_heads * head_dim, hidden)),
+            (p + "self_attn.o_proj.weight", (hidden, heads * head_dim)),
+            (p + "post_attention_layernorm.weight", (hidden,)),
+            (p + "mlp.gate_proj.weight", (intermediate, hidden)),
+            (p + "mlp.up_proj.weight", (intermediate, hidden)),
+            (p + "mlp.down_proj.weight", (hidden, intermediate)),
         ]
-    specs.append(("model.norm.weight", (args.hidden,)))
-    if not args.tied:
-        specs.append(("lm_head.weight", (args.vocab, args.hidden)))
+    specs.append(("model.norm.weight", (hidden,)))
+    if not tied:
+        specs.append(("lm_head.weight", (vocab, hidden)))
     return specs
+
+
+def llama_config(hidden, intermediate, layers, heads, kv_heads, vocab, **extra):
+    """config.json of a LlamaForCausalLM: the shape, SiLU, RMSNorm 1e-5,
+    then `extra` keys."""
+    config = {
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+        "hidden_size": hidden, "intermediate_size": intermediate,
+        "num_hidden_layers": layers, "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads, "vocab_size": vocab,
+        "rms_norm_eps": 1e-5, "hidden_act": "silu",
+    }
+    config.update(extra)
+    return config
 
 
 def to_bf16(values):
@@ -50,6 +66,32 @@ def to_bf16(values):
     bits = values.astype(np.float32).view(np.uint32)
     rounded = bits + 0x7FFF + ((bits >> 16) & 1)
     return (rounded >> 16).astype(np.uint16)
+
+
+def write_safetensors(path, specs, dtype, data=None, metadata=None):
+    """A safetensors file of `specs` ((name, shape) pairs) in `dtype` ("F32"
+    or "BF16"), with `metadata` (a dict of strings) if given.
+    `data(index, name, shape)` yields each tensor's bytes in row-major
+    pieces, written one at a time so memory stays at one piece; without it
+    the data is a hole (a sparse file: headers only, for benchmarks that
+    must not read weights)."""
+    size = {"F32": 4, "BF16": 2}[dtype]
+    header, offset = ({"__metadata__": metadata} if metadata else {}), 0
+    for name, shape in specs:
+        length = int(np.prod(shape)) * size
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + length]}
+        offset += length
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        if data is None:
+            f.truncate(8 + len(text) + offset)
+            return
+        for index, (name, shape) in enumerate(specs):
+            for piece in data(index, name, shape):
+                f.write(piece)
 
 
 def chunks(name, shape, index, args):
@@ -88,36 +130,21 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     os.makedirs(args.dir)
-    config = {
-        "architectures": ["LlamaForCausalLM"], "model_type": "llama",
-        "hidden_size": args.hidden, "intermediate_size": args.intermediate,
-        "num_hidden_layers": args.layers, "num_attention_heads": args.heads,
-        "num_key_value_heads": args.kv_heads, "head_dim": args.hidden // args.heads,
-        "vocab_size": args.vocab, "max_position_embeddings": 4096,
-        "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "hidden_act": "silu",
-        "tie_word_embeddings": args.tied, "attention_bias": False,
-        "mlp_bias": False, "bos_token_id": 1, "eos_token_id": 2,
-        "dtype": "bfloat16" if args.dtype == "bf16" else "float32",
-    }
+    config = llama_config(
+        args.hidden, args.intermediate, args.layers, args.heads, args.kv_heads, args.vocab,
+        head_dim=args.hidden // args.heads, max_position_embeddings=4096, rope_theta=10000.0,
+        tie_word_embeddings=args.tied, attention_bias=False, mlp_bias=False, bos_token_id=1,
+        eos_token_id=2, dtype="bfloat16" if args.dtype == "bf16" else "float32")
     with open(os.path.join(args.dir, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
 
-    size = 2 if args.dtype == "bf16" else 4
-    header, offset = {}, 0
-    specs = tensor_specs(args)
-    for name, shape in specs:
-        length = int(np.prod(shape)) * size
-        header[name] = {"dtype": "BF16" if size == 2 else "F32",
-                        "shape": list(shape), "data_offsets": [offset, offset + length]}
-        offset += length
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(os.path.join(args.dir, "model.safetensors"), "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for index, (name, shape) in enumerate(specs):
-            for values in chunks(name, shape, index, args):
-                f.write((to_bf16(values) if size == 2 else values).tobytes())
+    bf16 = args.dtype == "bf16"
+    specs = llama_tensors(args.hidden, args.intermediate, args.layers, args.heads,
+                          args.kv_heads, args.vocab, args.tied)
+    write_safetensors(
+        os.path.join(args.dir, "model.safetensors"), specs, "BF16" if bf16 else "F32",
+        lambda index, name, shape: ((to_bf16(values) if bf16 else values).tobytes()
+                                    for values in chunks(name, shape, index, args)))
     return 0
 
 
