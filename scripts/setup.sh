@@ -35,7 +35,7 @@ fi
 # --- Python virtualenv -------------------------------------------------------
 venv="$root/.venv"
 stamp="$venv/.requirements.sha256"
-want="$(sha256sum python/requirements.txt | cut -d' ' -f1)"
+want="$(cat python/requirements.txt python/pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [[ ! -x "$venv/bin/python" ]]; then
   log "creating $venv"
   python3 -m venv "$venv"
@@ -44,6 +44,9 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   log "installing Python packages (torch is large: this takes a while once)"
   "$venv/bin/pip" install -q --upgrade pip
   "$venv/bin/pip" install -q -r python/requirements.txt
+  # Our own packages, editable: the console scripts (moe-eval, moe-mix...)
+  # land in .venv/bin and run the code of this checkout.
+  "$venv/bin/pip" install -q --no-deps --no-build-isolation -e python
   echo "$want" >"$stamp"
 fi
 
