@@ -9,27 +9,33 @@ SHAPE is like 2x3x8. KIND is one of
              plus 1e-7 noise: a degenerate router
   arange     0, 1, 2, ... in row-major order
 SEED defaults to 0. Values are float32.
+
+Standard library only: the LLVM-only test suite (check-moe) runs it on the
+Python that runs lit.
 """
 
 import argparse
+import math
+import random
+import struct
 import sys
 
-import numpy as np
-from safetensors.numpy import save_file
+from moe_fixtures import safetensors_io
 
 
-def make(shape, kind, seed):
-    rng = np.random.default_rng(seed)
+def values(shape, kind, seed):
+    count = math.prod(shape)
+    rng = random.Random(seed)
     if kind == "normal":
-        return rng.standard_normal(shape).astype(np.float32)
+        return [rng.gauss(0.0, 1.0) for _ in range(count)]
     if kind == "zeros":
-        return np.zeros(shape, np.float32)
+        return [0.0] * count
     if kind == "arange":
-        return np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+        return [float(i) for i in range(count)]
     if kind == "duplicate":
-        row = rng.standard_normal(shape[-1])
-        values = np.broadcast_to(row, shape) + 1e-7 * rng.standard_normal(shape)
-        return values.astype(np.float32)
+        row = [rng.gauss(0.0, 1.0) for _ in range(shape[-1])]
+        return [row[i % len(row)] + 1e-7 * rng.gauss(0.0, 1.0)
+                for i in range(count)]
     raise SystemExit(f"write_tensors: unknown kind '{kind}'")
 
 
@@ -38,15 +44,17 @@ def main(argv=None):
     parser.add_argument("output")
     parser.add_argument("tensors", nargs="+", metavar="NAME=SHAPE[:KIND[:SEED]]")
     args = parser.parse_args(argv)
-    tensors = {}
+    tensors = []
     for spec in args.tensors:
         name, _, rest = spec.partition("=")
         fields = rest.split(":")
-        shape = tuple(int(d) for d in fields[0].split("x"))
+        shape = [int(d) for d in fields[0].split("x")]
         kind = fields[1] if len(fields) > 1 else "normal"
         seed = int(fields[2]) if len(fields) > 2 else 0
-        tensors[name] = make(shape, kind, seed)
-    save_file(tensors, args.output)
+        data = struct.pack(f"<{math.prod(shape)}f", *values(shape, kind, seed))
+        tensors.append(safetensors_io.Tensor(name, "F32", shape, data))
+    with open(args.output, "wb") as out:
+        out.write(safetensors_io.encode(tensors))
 
 
 if __name__ == "__main__":

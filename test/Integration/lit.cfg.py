@@ -1,0 +1,56 @@
+# -*- Python -*-
+# check-moe-integration: the tools against the real libraries. Fixtures are
+# made by transformers and peft (python/moe_fixtures), numerics are compared
+# with transformers, peft, onnxruntime and the independent PyTorch reference
+# (python/moe_reference), and the Python tools run in the project's
+# virtualenv (`%python`). A missing or incomplete virtualenv is an error,
+# never a silent skip.
+
+import os
+import subprocess
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "MOE-Integration"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.moe_obj_root, "test", "Integration")
+config.excludes = ["Inputs", "lit.cfg.py", "lit.site.cfg.py"]
+
+llvm_config.with_system_environment(["HOME", "TMP", "TEMP", "MOE_FIXTURE_CACHE"])
+llvm_config.use_default_substitutions()
+# %python is the project's virtualenv (checked below), not lit's own Python.
+config.substitutions = [(key, value) for key, value in config.substitutions
+                        if key != "%python"]
+config.substitutions.append(("%python", '"%s"' % config.moe_python))
+
+config.moe_tools_dir = os.path.join(config.moe_obj_root, "bin")
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.add_tool_substitutions(
+    ["moe-opt", "moe-translate", "moe-run", "mlir-runner", "mlir-translate"],
+    [config.moe_tools_dir, config.llvm_tools_dir])
+
+python = config.moe_python
+probe = subprocess.run(
+    [python, "-c",
+     "import torch, transformers, peft, safetensors, numpy, onnx, onnxruntime"],
+    capture_output=True, text=True) if os.path.exists(python) else None
+if probe is None or probe.returncode != 0:
+    lit_config.fatal(
+        "the test Python at %s cannot import torch, transformers, peft, "
+        "safetensors, numpy, onnx and onnxruntime: run scripts/setup.sh "
+        "first%s"
+        % (python, "" if probe is None else "\n" + probe.stderr))
+config.substitutions.append(("%moe_src", config.moe_src_root))
+config.substitutions.append(("%moe_obj", config.moe_obj_root))
+config.substitutions.append(("%mlir_lib_dir", config.llvm_lib_dir))
+config.environment["PYTHONPATH"] = os.path.join(config.moe_src_root, "python")
+config.environment["MOE_BIN"] = config.moe_tools_dir
+# Fixtures are made once per build tree and shared between tests.
+config.environment["MOE_FIXTURE_CACHE"] = os.environ.get(
+    "MOE_FIXTURE_CACHE", os.path.join(config.moe_obj_root, "fixtures"))
+config.environment["OMP_NUM_THREADS"] = "1"
+config.environment["TOKENIZERS_PARALLELISM"] = "false"
+config.environment["HF_HUB_OFFLINE"] = "1"
