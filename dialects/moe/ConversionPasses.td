@@ -31,9 +31,10 @@ def LowerToLinalg : Pass<"moe-lower-to-linalg", "::mlir::ModuleOp"> {
                            "::mlir::math::MathDialect",
                            "::mlir::scf::SCFDialect"];
   let options = [
-    Option<"strategy", "strategy", "std::string", /*default=*/"\"sparse\"",
-           "Routed experts: 'sparse' (group tokens by expert) or 'dense' "
-           "(every expert, masked by the gates)">
+    Option<"strategy", "strategy", "::mlir::moe::RoutedStrategy",
+           /*default=*/"::mlir::moe::RoutedStrategy::sparse",
+           "How routed experts are lowered",
+           "::mlir::moe::linalgStrategyValues()">
   ];
 }
 
@@ -98,8 +99,10 @@ def LowerMoeKernels : Pass<"moe-lower-moe-kernels", "::mlir::ModuleOp"> {
                            "::mlir::func::FuncDialect",
                            "::mlir::tensor::TensorDialect"];
   let options = [
-    Option<"target", "target", "std::string", /*default=*/"\"gpu\"",
-           "gpu (gpu.func kernels) or cpu (the same kernels as loops)">,
+    Option<"target", "target", "::mlir::moe::KernelTarget",
+           /*default=*/"::mlir::moe::KernelTarget::gpu",
+           "What the kernels are emitted as",
+           "::mlir::moe::kernelTargetValues()">,
     Option<"blockM", "block-m", "int64_t", /*default=*/"16",
            "Rows (token slots) per GEMM block; expert segments are padded "
            "to it">,
@@ -109,42 +112,11 @@ def LowerMoeKernels : Pass<"moe-lower-moe-kernels", "::mlir::ModuleOp"> {
            "Reduction step staged in shared memory">,
     Option<"threads", "threads", "int64_t", /*default=*/"256",
            "Threads per block (a power of two from 32 to 1024)">,
-    Option<"mma", "mma", "std::string", /*default=*/"\"none\"",
-           "GEMM inner products: none (f32 fused multiply-adds per thread) "
-           "or tf32 (warp-level tensor-core mma.sync m16n8k4, operands "
-           "rounded to TF32, f32 accumulation)">
+    Option<"mma", "mma", "::mlir::moe::MmaKind",
+           /*default=*/"::mlir::moe::MmaKind::none",
+           "GEMM inner products",
+           "::mlir::moe::mmaKindValues()">
   ];
-}
-
-def LaunchGpuKernels : Pass<"moe-launch-gpu-kernels", "::mlir::ModuleOp"> {
-  let summary = "Launches the routing kernels and places the buffers that "
-                "GPU kernels touch in device memory";
-  let description = [{
-    Runs after bufferization, buffer deallocation and kernel outlining
-    (`moe-lower-to-gpu` orders them). Calls to the declarations that
-    `moe-lower-moe-kernels{target=gpu}` made (marked `moe.gpu_kernel`)
-    become `gpu.launch_func` of that kernel, with the call's last two
-    operands as grid sizes and the kernel's known block size; the
-    declarations are erased.
-
-    Then every buffer a `gpu.launch_func` reads or writes, or that a host
-    function returns, is followed through views to where it is made and put
-    on the device:
-
-    - `memref.alloc` becomes `gpu.alloc`, and its `memref.dealloc`s
-      `gpu.dealloc`;
-    - `memref.get_global` (a constant) is copied into a `gpu.alloc` once per
-      call, freed before the function returns;
-    - `memref.copy` from or to a device buffer becomes `gpu.memcpy`.
-
-    Arguments of public functions are taken to be device buffers already
-    (the caller uploads weights and activations). Host code that reads or
-    writes an element of a device buffer, or a device buffer made in a way
-    the pass cannot follow, is reported. Run `gpu-async-region` afterwards
-    so that the GPU runtime lowering accepts the allocations.
-  }];
-  let dependentDialects = ["::mlir::gpu::GPUDialect",
-                           "::mlir::memref::MemRefDialect"];
 }
 
 #endif // MOE_CONVERSIONPASSES_TD

@@ -55,6 +55,66 @@ def Moe_RopeScalingKindAttr : I32EnumAttr<"RopeScalingKind",
   let cppNamespace = "::mlir::moe";
 }
 
+//===----------------------------------------------------------------------===//
+// Choices of pass and pipeline options
+//===----------------------------------------------------------------------===//
+
+def Moe_RouterModeEnum : I32Enum<"RouterMode",
+    "how moe-mix-experts makes the router weights", [
+      I32EnumCase<"gateless", 0>,
+      I32EnumCase<"noisy", 1>,
+      I32EnumCase<"uniform_random", 2, "uniform-random">,
+      I32EnumCase<"hidden", 3>,
+      I32EnumCase<"cheap_embed", 4, "cheap-embed">,
+      I32EnumCase<"base_init", 5, "base-init">,
+      I32EnumCase<"given", 6>
+    ]> {
+  let cppNamespace = "::mlir::moe";
+}
+
+def Moe_AdapterRouterModeEnum : I32Enum<"AdapterRouterMode",
+    "how moe-mix-adapters makes the router weights", [
+      I32EnumCase<"noisy", 0>,
+      I32EnumCase<"uniform_random", 1, "uniform-random">,
+      I32EnumCase<"zero", 2>,
+      I32EnumCase<"given", 3>
+    ]> {
+  let cppNamespace = "::mlir::moe";
+}
+
+def Moe_StemSourceEnum : I32Enum<"StemSource",
+    "where the non-expert weights of a mix come from", [
+      I32EnumCase<"base", 0>,
+      I32EnumCase<"average", 1>
+    ]> {
+  let cppNamespace = "::mlir::moe";
+}
+
+def Moe_RoutedStrategyEnum : I32Enum<"RoutedStrategy",
+    "how routed experts run on the CPU", [
+      I32EnumCase<"sparse", 0>,
+      I32EnumCase<"dense", 1>,
+      I32EnumCase<"kernels", 2>
+    ]> {
+  let cppNamespace = "::mlir::moe";
+}
+
+def Moe_KernelTargetEnum : I32Enum<"KernelTarget",
+    "what the routing kernels are emitted as", [
+      I32EnumCase<"gpu", 0>,
+      I32EnumCase<"cpu", 1>
+    ]> {
+  let cppNamespace = "::mlir::moe";
+}
+
+def Moe_MmaKindEnum : I32Enum<"MmaKind",
+    "the inner products of the grouped GEMMs", [
+      I32EnumCase<"none", 0>,
+      I32EnumCase<"tf32", 1>
+    ]> {
+  let cppNamespace = "::mlir::moe";
+}
+
 // A double-precision attribute parameter, written as a plain float literal.
 class Moe_F64Parameter<string desc> : APFloatParameter<desc> {
   let parser = [{
@@ -105,6 +165,15 @@ def Moe_RopeScalingAttr : AttrDef<Moe_Dialect, "RopeScaling"> {
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// Applies the scaling to the inverse frequencies `inverse` of a rotary
+    /// embedding over `dim` dimensions with base `theta`, as transformers'
+    /// rope utilities compute them, and returns the scale of cos and sin
+    /// (yarn's attention factor, 1 otherwise). Dynamic (NTK) scaling depends
+    /// on the sequence length: it leaves the frequencies as they are.
+    double scaleInverseFrequencies(::llvm::MutableArrayRef<double> inverse,
+                                   int64_t dim, double theta) const;
+  }];
 }
 
 #endif // MOE_ATTRS_TD

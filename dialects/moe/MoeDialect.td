@@ -46,25 +46,47 @@ def Moe_Dialect : Dialect {
       `gpu.func` that a call to the declaration launches, the grid's x and y
       sizes being the call's last two operands (see `moe-lower-moe-kernels`
       and `moe-launch-gpu-kernels`).
+
+    Argument attributes of model functions:
+    - `moe.name` (string) on the token ids: the input's name in exports
+      (`input_ids`).
+    - `moe.weight` (non-negative integer) on an argument: the result of the
+      `moe.weights` function bound to it (see `moe-outline-weights`).
   }];
+  let discardableAttrs = (ins
+    "::mlir::IntegerAttr":$layer,
+    "::mlir::FlatSymbolRefAttr":$scope,
+    "::mlir::StringAttr":$architecture,
+    "::mlir::FlatSymbolRefAttr":$weights,
+    "::mlir::SymbolRefAttr":$gpu_kernel,
+    "::mlir::StringAttr":$name,
+    "::mlir::IntegerAttr":$weight
+  );
   let dependentDialects = ["::mlir::tensor::TensorDialect"];
   let useDefaultAttributePrinterParser = 1;
   let hasOperationAttrVerify = 1;
+  let hasRegionArgAttrVerify = 1;
   let extraClassDeclaration = [{
     static constexpr ::llvm::StringLiteral getLayerAttrName() {
-      return ::llvm::StringLiteral("moe.layer");
+      return LayerAttrHelper::getNameStr();
     }
     static constexpr ::llvm::StringLiteral getScopeAttrName() {
-      return ::llvm::StringLiteral("moe.scope");
+      return ScopeAttrHelper::getNameStr();
     }
     static constexpr ::llvm::StringLiteral getArchitectureAttrName() {
-      return ::llvm::StringLiteral("moe.architecture");
+      return ArchitectureAttrHelper::getNameStr();
     }
     static constexpr ::llvm::StringLiteral getWeightsAttrName() {
-      return ::llvm::StringLiteral("moe.weights");
+      return WeightsAttrHelper::getNameStr();
     }
     static constexpr ::llvm::StringLiteral getGpuKernelAttrName() {
-      return ::llvm::StringLiteral("moe.gpu_kernel");
+      return GpuKernelAttrHelper::getNameStr();
+    }
+    static constexpr ::llvm::StringLiteral getNameAttrName() {
+      return NameAttrHelper::getNameStr();
+    }
+    static constexpr ::llvm::StringLiteral getWeightAttrName() {
+      return WeightAttrHelper::getNameStr();
     }
   }];
 }

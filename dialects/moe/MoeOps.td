@@ -5,6 +5,7 @@
 
 include "MoeDialect.td"
 include "MoeAttrs.td"
+include "MoeInterfaces.td"
 include "mlir/IR/OpBase.td"
 include "mlir/IR/SymbolInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
@@ -19,11 +20,12 @@ def Moe_StaticFloatTensor : StaticShapeTensorOf<[AnyFloat]>;
 def Moe_TokenIdTensor : RankedTensorOf<[I32, I64]>;
 def Moe_ExpertIndexTensor : RankedTensorOf<[I64]>;
 
-// Computes a weight from weights only; tools evaluate these lazily from the
-// checkpoints instead of lowering them.
-def Moe_WeightExpression : NativeOpTrait<"WeightExpression"> {
-  let cppNamespace = "::mlir::moe::OpTrait";
-}
+// Weight expressions (see MoeInterfaces.td): views map element ranges onto
+// their operands or the stored tensor, computations compute whole values.
+defvar Moe_WeightView = DeclareOpInterfaceMethods<
+    Moe_WeightExpressionOpInterface, ["isWeightView", "mapElements"]>;
+defvar Moe_WeightComputation = DeclareOpInterfaceMethods<
+    Moe_WeightExpressionOpInterface, ["computeWeight"]>;
 
 //===----------------------------------------------------------------------===//
 // Checkpoint scopes and weight expressions
@@ -47,7 +49,7 @@ def Moe_ScopeOp : Moe_Op<"scope", [Symbol]> {
   let hasVerifier = 1;
 }
 
-def Moe_ParamOp : Moe_Op<"param", [Pure, Moe_WeightExpression,
+def Moe_ParamOp : Moe_Op<"param", [Pure, Moe_WeightView,
     DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
   let summary = "a tensor read from a checkpoint scope by key";
   let description = [{
@@ -70,7 +72,7 @@ def Moe_ParamOp : Moe_Op<"param", [Pure, Moe_WeightExpression,
   let hasVerifier = 1;
 }
 
-def Moe_StackOp : Moe_Op<"stack", [Pure, Moe_WeightExpression]> {
+def Moe_StackOp : Moe_Op<"stack", [Pure, Moe_WeightView]> {
   let summary = "stacks same-typed tensors along a new leading dimension";
   let description = [{
     `result[i] = inputs[i]`. Used to build the stacked expert weights of
@@ -87,7 +89,7 @@ def Moe_StackOp : Moe_Op<"stack", [Pure, Moe_WeightExpression]> {
   let hasVerifier = 1;
 }
 
-def Moe_AverageOp : Moe_Op<"average", [Pure, Moe_WeightExpression]> {
+def Moe_AverageOp : Moe_Op<"average", [Pure, Moe_WeightComputation]> {
   let summary = "element-wise mean of same-typed tensors";
   let description = [{
     `result = (inputs[0] + ... + inputs[n-1]) / n`, accumulated in double
@@ -102,7 +104,7 @@ def Moe_AverageOp : Moe_Op<"average", [Pure, Moe_WeightExpression]> {
 }
 
 def Moe_RandomNormalOp : Moe_Op<"random_normal",
-    [Pure, Moe_WeightExpression]> {
+    [Pure, Moe_WeightComputation]> {
   let summary = "a tensor of deterministic normal random numbers";
   let description = [{
     Element `i` (row-major) is `mean + std * z_i` where `z_i` is a standard
@@ -123,7 +125,7 @@ def Moe_RandomNormalOp : Moe_Op<"random_normal",
 }
 
 def Moe_RandomUniformOp : Moe_Op<"random_uniform",
-    [Pure, Moe_WeightExpression]> {
+    [Pure, Moe_WeightComputation]> {
   let summary = "a tensor of deterministic uniform random numbers";
   let description = [{
     Element `i` is `low + (high - low) * u_i` with `u_i` in [0, 1) from the
@@ -141,7 +143,7 @@ def Moe_RandomUniformOp : Moe_Op<"random_uniform",
 }
 
 def Moe_NormalizeRowsOp : Moe_Op<"normalize_rows",
-    [Pure, Moe_WeightExpression, SameOperandsAndResultType]> {
+    [Pure, Moe_WeightComputation, SameOperandsAndResultType]> {
   let summary = "scales every row (last dimension) to unit L2 norm";
   let description = [{
     `result[..., :] = input[..., :] / ||input[..., :]||_2`; all-zero rows
@@ -153,7 +155,7 @@ def Moe_NormalizeRowsOp : Moe_Op<"normalize_rows",
 }
 
 def Moe_EmbeddingPrototypesOp : Moe_Op<"embedding_prototypes",
-    [Pure, Moe_WeightExpression]> {
+    [Pure, Moe_WeightComputation]> {
   let summary = "router rows from the token embeddings of chosen tokens";
   let description = [{
     For each expert `e`, row `e` of the result is the L2-normalised mean of
@@ -285,6 +287,13 @@ def Moe_AttentionOp : Moe_Op<"attention", [Pure]> {
                        "$rope_theta attr-dict `:` "
                        "functional-type(operands, results)";
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The inverse frequencies `theta ^ (-2 i / head_dim)` of the rotary
+    /// embedding with its static scaling applied (one per pair of
+    /// dimensions), and the scale of cos and sin: what every lowering and
+    /// export of the rotary embedding starts from.
+    std::pair<::llvm::SmallVector<double>, double> getRopeInverseFrequencies();
+  }];
 }
 
 def Moe_FfnOp : Moe_Op<"ffn", [Pure, AttrSizedOperandSegments]> {

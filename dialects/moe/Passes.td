@@ -29,7 +29,7 @@ def MixExperts : Pass<"moe-mix-experts", "::mlir::ModuleOp"> {
     | `hidden` | `moe.normalize_rows` of slice `l` of the tensor `prototypes` (`[layers, E, H]`) of the safetensors file `prototypes` (calibration output: per layer and expert, the mean hidden state entering the layer over that expert's prompts) |
     | `cheap-embed` | `moe.embedding_prototypes` of the base's token embeddings over `cheap-embed-tokens` (one comma-separated id list per expert, lists separated by `;`), the same for every layer |
     | `base-init` | zero weight and a bias of 0 for expert 0 and -30 for the others, so that every token goes to expert 0 at first (for router training) |
-    | `given` | the tensor `model.layers.{l}.block_sparse_moe.gate.weight` (the Mixtral name, `[E, H]`) of the safetensors file `router-weights` |
+    | `given` | the tensor `model.layers.{l}.block_sparse_moe.gate.weight` (the Mixtral name, `[E, H]`) of the safetensors file `router-weights`, and its `gate.bias` (`[E]`) when the file has one; every other router reads `<router>.bias` beside `<router>.weight` the same way |
 
     Variants:
     - `always-on=<model>`: that model's FFN runs for every token with
@@ -73,11 +73,15 @@ def MixExperts : Pass<"moe-mix-experts", "::mlir::ModuleOp"> {
                "Decoder layers to mix (default: all)">,
     Option<"topK", "k", "int64_t", /*default=*/"2",
            "Experts per token">,
-    Option<"routerMode", "router", "std::string", /*default=*/"\"noisy\"",
-           "gateless, noisy, uniform-random, hidden, cheap-embed, "
-           "base-init or given">,
-    Option<"scoring", "scoring", "std::string", /*default=*/"\"softmax\"",
-           "softmax (over all experts, before top-k) or sigmoid">,
+    Option<"routerMode", "router", "::mlir::moe::RouterMode",
+           /*default=*/"::mlir::moe::RouterMode::noisy",
+           "How the router weights are made",
+           "::mlir::moe::routerModeValues()">,
+    Option<"scoring", "scoring", "::mlir::moe::Scoring",
+           /*default=*/"::mlir::moe::Scoring::softmax",
+           "How router logits become scores (softmax over all experts, "
+           "before top-k, or sigmoid)",
+           "::mlir::moe::scoringValues()">,
     Option<"renormalize", "renormalize", "bool", /*default=*/"true",
            "Divide the k gate weights by their sum">,
     Option<"routerStd", "router-std", "double", /*default=*/"0.02",
@@ -96,8 +100,10 @@ def MixExperts : Pass<"moe-mix-experts", "::mlir::ModuleOp"> {
            "Model whose FFN is an ungated expert active for every token">,
     Option<"sharedExpert", "shared-expert", "std::string", /*default=*/"\"\"",
            "Model whose FFN is a sigmoid-gated shared expert">,
-    Option<"stem", "stem", "std::string", /*default=*/"\"base\"",
-           "Non-expert weights: 'base' or 'average' over all sources">,
+    Option<"stem", "stem", "::mlir::moe::StemSource",
+           /*default=*/"::mlir::moe::StemSource::base",
+           "Where the non-expert weights come from",
+           "::mlir::moe::stemSourceValues()">,
     Option<"fineGrained", "fine-grained", "bool", /*default=*/"false",
            "Separate routers for the gate, up and down projections">,
     Option<"routeAttention", "route-attention", "bool", /*default=*/"false",
@@ -142,10 +148,14 @@ def MixAdapters : Pass<"moe-mix-adapters", "::mlir::ModuleOp"> {
                "moe.lora_linear ops)">,
     Option<"outputName", "output", "std::string", /*default=*/"\"mix\"",
            "Name of the mixed function">,
-    Option<"routerMode", "router", "std::string", /*default=*/"\"noisy\"",
-           "noisy, uniform-random, zero or given">,
-    Option<"normalization", "normalization", "std::string",
-           /*default=*/"\"sigmoid\"", "sigmoid or softmax">,
+    Option<"routerMode", "router", "::mlir::moe::AdapterRouterMode",
+           /*default=*/"::mlir::moe::AdapterRouterMode::noisy",
+           "How the router weights are made",
+           "::mlir::moe::adapterRouterModeValues()">,
+    Option<"normalization", "normalization", "::mlir::moe::Scoring",
+           /*default=*/"::mlir::moe::Scoring::sigmoid",
+           "How router logits become adapter gates",
+           "::mlir::moe::scoringValues()">,
     Option<"topK", "top-k", "int64_t", /*default=*/"0",
            "Adapters active per token (0: all)">,
     Option<"routerStd", "router-std", "double", /*default=*/"0.02",
@@ -278,50 +288,6 @@ def StripWeights : Pass<"moe-strip-weights", "::mlir::ModuleOp"> {
     which checkpoint tensor binds to which argument.
   }];
   let dependentDialects = ["::mlir::func::FuncDialect"];
-}
-
-def TileAndVectorize : Pass<"moe-tile-and-vectorize", "::mlir::func::FuncOp"> {
-  let summary = "Tiles contractions and vectorises the tiles";
-  let description = [{
-    Tiles every linalg contraction (matmuls, batched matmuls, attention
-    scores...) into scf.for loops and vectorises the tiles. The two
-    innermost parallel dimensions and the innermost reduction get tiles of
-    `tile-sizes`, shrunk to the largest size that divides their static
-    extent; the first dynamic one among them (tokens) gets a full tile too
-    and its loop is peeled, so that every iteration but the last works on
-    a full, statically shaped tile, and the last advances one token at a
-    time. Tiles are then vectorised without masks. Dynamic dimensions beyond
-    the first advance one at a time. Runs on tensors, before
-    bufferisation.
-  }];
-  let dependentDialects = ["::mlir::scf::SCFDialect",
-                           "::mlir::vector::VectorDialect",
-                           "::mlir::tensor::TensorDialect",
-                           "::mlir::linalg::LinalgDialect"];
-  let options = [
-    ListOption<"tileSizes", "tile-sizes", "int64_t",
-               "Tile sizes of the two innermost parallel dimensions and the "
-               "reduction (default 4,8,64)">
-  ];
-}
-
-def ApproximateMath : Pass<"moe-approximate-math"> {
-  let summary = "Replaces transcendental math ops by polynomial approximations";
-  let description = [{
-    Rewrites the f32 math of GPU kernels so that the PTX they become calls
-    no libdevice function and needs no CUDA toolkit to link: MLIR's
-    expansions first (`math.powf`, `math.rsqrt`, `math.ceil`... in terms of
-    simpler ops), then its polynomial approximations of `math.exp`,
-    `math.log`, `math.tanh`, `math.erf`, `math.sin`/`math.cos`... (accurate
-    to a few ulps); the fused multiply-adds those use become
-    `llvm.intr.fma`, `math.floor` integer conversions, `math.absf` a
-    maximum and `math.sqrt` the NVVM round-to-nearest square root
-    intrinsic (`llvm.nvvm.sqrt.rn.f`). Being NVVM-specific, it belongs in
-    `gpu.module`s; the GPU pipeline runs it there.
-  }];
-  let dependentDialects = ["::mlir::arith::ArithDialect",
-                           "::mlir::vector::VectorDialect",
-                           "::mlir::LLVM::LLVMDialect"];
 }
 
 #endif // MOE_PASSES_TD

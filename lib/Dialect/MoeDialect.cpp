@@ -7,9 +7,14 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
+#include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
 #include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/MathExtras.h"
+
+#include <algorithm>
+#include <cmath>
 
 using namespace mlir;
 using namespace mlir::moe;
@@ -19,6 +24,11 @@ using namespace mlir::moe;
 
 #define GET_ATTRDEF_CLASSES
 #include "moe/MoeAttrs.cpp.inc"
+
+void mlir::moe::registerMoeDialect(DialectRegistry &registry) {
+  registry.insert<MoeDialect>();
+  registerWeightExpressionExternalModels(registry);
+}
 
 void MoeDialect::initialize() {
   addOperations<
@@ -64,6 +74,28 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
   return op->emitError() << "unknown moe dialect attribute '" << name << "'";
 }
 
+LogicalResult MoeDialect::verifyRegionArgAttribute(Operation *op,
+                                                   unsigned region,
+                                                   unsigned argument,
+                                                   NamedAttribute attr) {
+  StringRef name = attr.getName().getValue();
+  if (name == getNameAttrName()) {
+    if (!isa<StringAttr>(attr.getValue()))
+      return op->emitError() << "'" << name << "' of argument #" << argument
+                             << " must be a string attribute";
+    return success();
+  }
+  if (name == getWeightAttrName()) {
+    auto index = dyn_cast<IntegerAttr>(attr.getValue());
+    if (!index || index.getInt() < 0)
+      return op->emitError() << "'" << name << "' of argument #" << argument
+                             << " must be a non-negative integer attribute";
+    return success();
+  }
+  return op->emitError() << "unknown moe dialect argument attribute '" << name
+                         << "'";
+}
+
 LogicalResult
 RopeScalingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                         RopeScalingKind kind, APFloat factorValue,
@@ -95,6 +127,60 @@ RopeScalingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return success();
 }
 
+double RopeScalingAttr::scaleInverseFrequencies(MutableArrayRef<double> inverse,
+                                                int64_t dim,
+                                                double theta) const {
+  double factor = getFactor().convertToDouble();
+  switch (getKind()) {
+  case RopeScalingKind::linear:
+    for (double &f : inverse)
+      f /= factor;
+    return 1.0;
+  case RopeScalingKind::dynamic:
+    return 1.0;
+  case RopeScalingKind::llama3: {
+    double low = getLowFreqFactor().convertToDouble();
+    double high = getHighFreqFactor().convertToDouble();
+    double context = double(getOriginalMaxPosition());
+    double lowWavelength = context / low, highWavelength = context / high;
+    for (double &f : inverse) {
+      double wavelength = 2 * llvm::numbers::pi / f;
+      double scaled = wavelength > lowWavelength ? f / factor : f;
+      if (!(wavelength < highWavelength) && !(wavelength > lowWavelength)) {
+        double smooth = (context / wavelength - low) / (high - low);
+        scaled = (1 - smooth) * scaled / factor + smooth * scaled;
+      }
+      f = scaled;
+    }
+    return 1.0;
+  }
+  case RopeScalingKind::yarn: {
+    double context = double(getOriginalMaxPosition());
+    auto correctionDim = [&](double rotations) {
+      return dim * std::log(context / (rotations * 2 * llvm::numbers::pi)) /
+             (2 * std::log(theta));
+    };
+    double low = std::max(
+        std::floor(correctionDim(getBetaFast().convertToDouble())), 0.0);
+    double high =
+        std::min(std::ceil(correctionDim(getBetaSlow().convertToDouble())),
+                 double(dim - 1));
+    if (low == high)
+      high += 0.001;
+    for (auto [i, f] : llvm::enumerate(inverse)) {
+      double ramp = std::clamp((double(i) - low) / (high - low), 0.0, 1.0);
+      double extrapolation = 1 - ramp;
+      f = f / factor * (1 - extrapolation) + f * extrapolation;
+    }
+    double attention = getAttentionFactor().convertToDouble();
+    if (attention == 0)
+      attention = factor <= 1 ? 1.0 : 0.1 * std::log(factor) + 1.0;
+    return attention;
+  }
+  }
+  llvm_unreachable("unknown rope scaling");
+}
+
 std::optional<int64_t> mlir::moe::getLayerIndex(Operation *op) {
   if (auto attr =
           op->getAttrOfType<IntegerAttr>(MoeDialect::getLayerAttrName()))
@@ -105,21 +191,6 @@ std::optional<int64_t> mlir::moe::getLayerIndex(Operation *op) {
 void mlir::moe::setLayerIndex(Operation *op, int64_t layer) {
   op->setAttr(MoeDialect::getLayerAttrName(),
               IntegerAttr::get(IntegerType::get(op->getContext(), 64), layer));
-}
-
-bool mlir::moe::isWeight(Value value) {
-  Operation *op = value.getDefiningOp();
-  if (!op)
-    return false;
-  if (isWeightExpression(op))
-    return true;
-  if (auto constant = dyn_cast<arith::ConstantOp>(op))
-    return isa<DenseElementsAttr>(constant.getValue()) &&
-           isa<FloatType>(getElementTypeOrSelf(constant.getType()));
-  if (isa<tensor::ExtractSliceOp, tensor::CollapseShapeOp,
-          tensor::ExpandShapeOp>(op))
-    return isWeight(op->getOperand(0));
-  return false;
 }
 
 void LayerTagger::notifyOperationInserted(Operation *op,

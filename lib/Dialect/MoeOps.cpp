@@ -8,6 +8,8 @@
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/STLExtras.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::moe;
 
@@ -422,6 +424,19 @@ LogicalResult LoraLinearOp::verify() {
                        "the rank of 'lora_a'")))
     return failure();
   return success();
+}
+
+std::pair<SmallVector<double>, double>
+AttentionOp::getRopeInverseFrequencies() {
+  int64_t dim = getHeadDim();
+  double theta = getRopeTheta().convertToDouble();
+  SmallVector<double> inverse(dim / 2);
+  for (int64_t i = 0; i < dim / 2; ++i)
+    inverse[i] = 1.0 / std::pow(theta, double(2 * i) / double(dim));
+  double scale = 1.0;
+  if (RopeScalingAttr scaling = getRopeScalingAttr())
+    scale = scaling.scaleInverseFrequencies(inverse, dim, theta);
+  return {std::move(inverse), scale};
 }
 
 LogicalResult AttentionOp::verify() {

@@ -10,7 +10,8 @@
 #include "moe/Support/Format.h"
 
 #include "moe/Dialect/MoeOps.h"
-#include "moe/Import/HFConfig.h"
+#include "moe/Formats/HF/HFConfig.h"
+#include "moe/Formats/HF/TensorNames.h"
 #include "moe/Support/Errors.h"
 #include "moe/Weights/Checkpoint.h"
 
@@ -64,32 +65,32 @@ struct Adapter {
 /// model `name` is `name.ckpt`.
 static std::string scopeName(StringRef name) { return (name + ".ckpt").str(); }
 
-static std::string layerPrefix(int64_t layer) {
-  return "model.layers." + std::to_string(layer) + ".";
-}
-
 /// Every linear layer of a decoder described by `config`.
 static llvm::StringMap<LinearShape> collectLinears(const DecoderConfig &c) {
   llvm::StringMap<LinearShape> linears;
   int64_t qOut = c.numHeads * c.headDim, kvOut = c.numKvHeads * c.headDim;
   for (int64_t layer = 0; layer < c.numLayers; ++layer) {
-    std::string prefix = layerPrefix(layer);
+    auto attention = [&](StringRef projection) {
+      return hf::attentionModule(layer, projection);
+    };
+    auto mlp = [&](StringRef projection) {
+      return hf::mlpModule(layer, projection);
+    };
     if (c.family == ModelFamily::Phi3) {
-      linears[prefix + "self_attn.qkv_proj"] = {qOut + 2 * kvOut, c.hiddenSize,
-                                                true};
-      linears[prefix + "mlp.gate_up_proj"] = {2 * c.intermediateSize,
-                                              c.hiddenSize, true};
+      linears[attention("qkv_proj")] = {qOut + 2 * kvOut, c.hiddenSize, true};
+      linears[mlp("gate_up_proj")] = {2 * c.intermediateSize, c.hiddenSize,
+                                      true};
     } else {
-      linears[prefix + "self_attn.q_proj"] = {qOut, c.hiddenSize};
-      linears[prefix + "self_attn.k_proj"] = {kvOut, c.hiddenSize};
-      linears[prefix + "self_attn.v_proj"] = {kvOut, c.hiddenSize};
-      linears[prefix + "mlp.gate_proj"] = {c.intermediateSize, c.hiddenSize};
-      linears[prefix + "mlp.up_proj"] = {c.intermediateSize, c.hiddenSize};
+      linears[attention("q_proj")] = {qOut, c.hiddenSize};
+      linears[attention("k_proj")] = {kvOut, c.hiddenSize};
+      linears[attention("v_proj")] = {kvOut, c.hiddenSize};
+      linears[mlp("gate_proj")] = {c.intermediateSize, c.hiddenSize};
+      linears[mlp("up_proj")] = {c.intermediateSize, c.hiddenSize};
     }
-    linears[prefix + "self_attn.o_proj"] = {c.hiddenSize, qOut};
-    linears[prefix + "mlp.down_proj"] = {c.hiddenSize, c.intermediateSize};
+    linears[attention("o_proj")] = {c.hiddenSize, qOut};
+    linears[mlp("down_proj")] = {c.hiddenSize, c.intermediateSize};
   }
-  linears["lm_head"] = {c.vocabSize, c.hiddenSize};
+  linears[hf::kLmHead] = {c.vocabSize, c.hiddenSize};
   return linears;
 }
 
@@ -395,10 +396,10 @@ llvm::Expected<Value> ModelBuilder::linear(Value input, StringRef module,
                                            bool hasBias) {
   const LinearShape &shape = linears.lookup(module);
   Value weight, bias;
-  MOE_ASSIGN_OR_RETURN(
-      weight, param((module + ".weight").str(), {shape.out, shape.in}));
+  MOE_ASSIGN_OR_RETURN(weight,
+                       param(hf::weightKey(module), {shape.out, shape.in}));
   if (hasBias)
-    MOE_ASSIGN_OR_RETURN(bias, param((module + ".bias").str(), {shape.out}));
+    MOE_ASSIGN_OR_RETURN(bias, param(hf::biasKey(module), {shape.out}));
   return linearWithWeight(input, module, weight, bias);
 }
 
@@ -413,7 +414,7 @@ llvm::Expected<Value> ModelBuilder::rmsNorm(Value input, StringRef key) {
 }
 
 llvm::Expected<Value> ModelBuilder::attention(Value x, int64_t layer) {
-  std::string prefix = layerPrefix(layer) + "self_attn.";
+  std::string prefix = hf::attentionModule(layer, "");
   int64_t qOut = config.numHeads * config.headDim;
   int64_t kvOut = config.numKvHeads * config.headDim;
   Value q, k, v;
@@ -457,7 +458,7 @@ llvm::Expected<Value> ModelBuilder::attention(Value x, int64_t layer) {
 }
 
 llvm::Expected<Value> ModelBuilder::ffn(Value x, int64_t layer) {
-  std::string prefix = layerPrefix(layer) + "mlp.";
+  std::string prefix = hf::mlpModule(layer, "");
   int64_t hidden = config.hiddenSize, inter = config.intermediateSize;
   Value gate, up, down, gateBias, upBias, downBias;
   if (config.family == ModelFamily::Phi3) {
@@ -505,29 +506,31 @@ llvm::Error ModelBuilder::build(StringRef name) {
                 FlatSymbolRefAttr::get(context, scope));
   func->setAttr(MoeDialect::getArchitectureAttrName(),
                 builder.getStringAttr(config.architecture));
-  func.setArgAttr(0, "moe.name", builder.getStringAttr("input_ids"));
+  func.setArgAttr(0, MoeDialect::getNameAttrName(),
+                  builder.getStringAttr("input_ids"));
   OpBuilder::InsertionGuard guard(builder);
   builder.setInsertionPointToStart(func.addEntryBlock());
 
   Value table;
-  MOE_ASSIGN_OR_RETURN(table, param("model.embed_tokens.weight",
+  MOE_ASSIGN_OR_RETURN(table, param(hf::weightKey(hf::kEmbedTokens),
                                     {config.vocabSize, config.hiddenSize}));
-  Value hidden = EmbeddingOp::create(builder, loc("model.embed_tokens"),
+  Value hidden = EmbeddingOp::create(builder, loc(hf::kEmbedTokens),
                                      activation(config.hiddenSize), table,
                                      func.getArgument(0));
-  hidden = scale(hidden, config.embeddingMultiplier, "model.embed_tokens");
+  hidden = scale(hidden, config.embeddingMultiplier, hf::kEmbedTokens);
 
   for (int64_t layer = 0; layer < config.numLayers; ++layer) {
     tagger.layer = layer;
-    std::string prefix = layerPrefix(layer);
+    std::string prefix = hf::layerPrefix(layer);
     Value x, attended, mlp;
-    MOE_ASSIGN_OR_RETURN(x, rmsNorm(hidden, prefix + "input_layernorm.weight"));
+    MOE_ASSIGN_OR_RETURN(
+        x, rmsNorm(hidden, hf::weightKey(hf::inputNormModule(layer))));
     MOE_ASSIGN_OR_RETURN(attended, attention(x, layer));
     attended = scale(attended, config.residualMultiplier, prefix + "self_attn");
     hidden = arith::AddFOp::create(builder, loc(prefix + "residual_attn"),
                                    hidden, attended);
     MOE_ASSIGN_OR_RETURN(
-        x, rmsNorm(hidden, prefix + "post_attention_layernorm.weight"));
+        x, rmsNorm(hidden, hf::weightKey(hf::postAttentionNormModule(layer))));
     MOE_ASSIGN_OR_RETURN(mlp, ffn(x, layer));
     mlp = scale(mlp, config.residualMultiplier, prefix + "mlp");
     hidden = arith::AddFOp::create(builder, loc(prefix + "residual_mlp"),
@@ -535,18 +538,18 @@ llvm::Error ModelBuilder::build(StringRef name) {
   }
   tagger.layer = -1;
 
-  MOE_ASSIGN_OR_RETURN(hidden, rmsNorm(hidden, "model.norm.weight"));
+  MOE_ASSIGN_OR_RETURN(hidden, rmsNorm(hidden, hf::weightKey(hf::kFinalNorm)));
   Value headWeight = table;
   if (!config.tieWordEmbeddings)
-    MOE_ASSIGN_OR_RETURN(
-        headWeight,
-        param("lm_head.weight", {config.vocabSize, config.hiddenSize}));
-  else if (checkpoint.find("lm_head.weight"))
-    used[&checkpoint].insert("lm_head.weight");
+    MOE_ASSIGN_OR_RETURN(headWeight,
+                         param(hf::weightKey(hf::kLmHead),
+                               {config.vocabSize, config.hiddenSize}));
+  else if (checkpoint.find(hf::weightKey(hf::kLmHead)))
+    used[&checkpoint].insert(hf::weightKey(hf::kLmHead));
   Value logits;
   MOE_ASSIGN_OR_RETURN(
-      logits, linearWithWeight(hidden, "lm_head", headWeight, Value()));
-  logits = scale(logits, 1.0 / config.logitsScaling, "lm_head");
+      logits, linearWithWeight(hidden, hf::kLmHead, headWeight, Value()));
+  logits = scale(logits, 1.0 / config.logitsScaling, hf::kLmHead);
   func::ReturnOp::create(builder, loc("logits"), logits);
   return llvm::Error::success();
 }
@@ -642,7 +645,7 @@ static llvm::Error importAll(ModuleOp module, const ImportRequest &request) {
     MOE_ASSIGN_OR_RETURN(adapter, readAdapter(ref, base, linears));
     for (const auto &target : adapter.targets)
       for (int64_t layer = 0; layer < base.numLayers; ++layer)
-        if (target.first().starts_with(layerPrefix(layer) + "mlp."))
+        if (target.first().starts_with(hf::mlpModule(layer, "")))
           decomposedFfns.insert(layer);
     adapters.push_back(std::move(adapter));
   }

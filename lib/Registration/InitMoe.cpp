@@ -2,8 +2,9 @@
 
 #include "moe/InitMoe.h"
 
+#include "moe/Codegen/Passes.h"
+#include "moe/Codegen/Pipelines.h"
 #include "moe/Conversion/Passes.h"
-#include "moe/Conversion/Pipelines.h"
 #include "moe/Dialect/MoeDialect.h"
 #include "moe/Transforms/Passes.h"
 
@@ -15,7 +16,7 @@
 using namespace mlir;
 
 void mlir::moe::registerMoeDialects(DialectRegistry &registry) {
-  registry.insert<moe::MoeDialect>();
+  moe::registerMoeDialect(registry);
   registerAllDialects(registry);
   registerAllExtensions(registry);
   // Serialising gpu.modules to PTX translates them to LLVM IR.
@@ -25,5 +26,6 @@ void mlir::moe::registerMoeDialects(DialectRegistry &registry) {
 void mlir::moe::registerAllMoePasses() {
   registerMoePasses();
   registerMoeConversionPasses();
+  registerMoeCodegenPasses();
   registerMoePipelines();
 }

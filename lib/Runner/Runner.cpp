@@ -2,7 +2,8 @@
 
 #include "moe/Runner/Runner.h"
 
-#include "moe/Conversion/Pipelines.h"
+#include "moe/Analysis/ModelFunctions.h"
+#include "moe/Codegen/Pipelines.h"
 #include "moe/Dialect/MoeOps.h"
 #include "moe/Support/Errors.h"
 #include "moe/Support/Format.h"
@@ -44,28 +45,6 @@ private:
   ScopedDiagnosticHandler handler;
 };
 } // namespace
-
-static FailureOr<func::FuncOp> pickFunction(ModuleOp module, StringRef name) {
-  if (!name.empty()) {
-    auto func = module.lookupSymbol<func::FuncOp>(name);
-    if (!func || func.isExternal())
-      return failure();
-    return func;
-  }
-  SmallVector<func::FuncOp> models, all;
-  for (auto func : module.getOps<func::FuncOp>()) {
-    if (func.isExternal())
-      continue;
-    all.push_back(func);
-    if (func->hasAttr(MoeDialect::getScopeAttrName()))
-      models.push_back(func);
-  }
-  if (models.size() == 1)
-    return models.front();
-  if (all.size() == 1)
-    return all.front();
-  return failure();
-}
 
 /// Makes `func` also return each layer's output (the last residual addition
 /// of the layer) and each router's choice; names every result.
@@ -119,13 +98,9 @@ Runner::create(OwningOpRef<ModuleOp> moduleRef, const RunnerOptions &options) {
   MLIRContext *context = module.getContext();
   DiagnosticCollector diagnostics(context);
 
-  FailureOr<func::FuncOp> picked = pickFunction(module, options.function);
-  if (failed(picked))
-    return makeError(options.function.empty()
-                         ? "the module has no single model function: name "
-                           "one with --func"
-                         : "no function '" + options.function + "'");
-  func::FuncOp func = *picked;
+  func::FuncOp func;
+  MOE_ASSIGN_OR_RETURN(func,
+                       pickModelFunction(module, options.function, "--func"));
   runner->entry = func.getSymName().str();
   if (func.getNumArguments() != 1)
     return makeError("'" + runner->entry +
@@ -180,14 +155,7 @@ Runner::create(OwningOpRef<ModuleOp> moduleRef, const RunnerOptions &options) {
   LowerToLLVMOptions pipeline;
   pipeline.strategy = options.strategy;
   pipeline.mma = options.mma;
-  auto setIfGiven = [](auto &option, std::optional<int64_t> value) {
-    if (value)
-      option = *value;
-  };
-  setIfGiven(pipeline.blockM, options.blockM);
-  setIfGiven(pipeline.blockN, options.blockN);
-  setIfGiven(pipeline.blockK, options.blockK);
-  setIfGiven(pipeline.threads, options.blockThreads);
+  pipeline.setTiles(options.tiles);
   pipeline.vectorize = options.vectorize;
   buildLowerToLLVMPipeline(lowering, pipeline);
   if (failed(lowering.run(module)))

@@ -2,9 +2,11 @@
 
 #include "moe/Transforms/Passes.h"
 
+#include "moe/Analysis/ModelFunctions.h"
+#include "moe/Formats/HF/TensorNames.h"
 #include "moe/Support/Format.h"
 #include "moe/Support/LinearAlgebra.h"
-#include "moe/Transforms/ModelFunctions.h"
+#include "moe/Transforms/MixingSupport.h"
 #include "moe/Weights/SafeTensors.h"
 #include "moe/Weights/WeightEvaluator.h"
 
@@ -56,10 +58,10 @@ static llvm::Error writeFactors(StringRef dir, StringRef name,
   std::vector<weights::TensorSource> tensors;
   for (const Factors &f : factors) {
     int64_t rank = f.a.size() / f.in;
-    auto source = [&](StringRef suffix, const std::vector<float> &data,
+    auto source = [&](std::string key, const std::vector<float> &data,
                       SmallVector<int64_t, 4> shape) {
       weights::TensorSource tensor;
-      tensor.name = f.module + suffix.str();
+      tensor.name = std::move(key);
       tensor.dtype = weights::DType::F32;
       tensor.shape = shape;
       tensor.produce = [&data](llvm::raw_ostream &os) {
@@ -69,8 +71,8 @@ static llvm::Error writeFactors(StringRef dir, StringRef name,
       };
       tensors.push_back(std::move(tensor));
     };
-    source(".lora_A.weight", f.a, {rank, f.in});
-    source(".lora_B.weight", f.b, {f.out, rank});
+    source(hf::loraAKey(f.module), f.a, {rank, f.in});
+    source(hf::loraBKey(f.module), f.b, {f.out, rank});
   }
   weights::WriterOptions options;
   options.stem = name.str();
@@ -167,15 +169,15 @@ LogicalResult DecomposeExpertsPass::decompose(func::FuncOp base,
     const Factors &factor = f;
     OpBuilder builder(linear);
     int64_t r = f.a.size() / f.in;
-    auto param = [&](StringRef suffix, ArrayRef<int64_t> shape) {
+    auto param = [&](StringRef key, ArrayRef<int64_t> shape) {
       return ParamOp::create(
           builder, linear.getLoc(),
           RankedTensorType::get(shape, builder.getF32Type()),
           FlatSymbolRefAttr::get(builder.getContext(), scope),
-          builder.getStringAttr(factor.module + suffix.str()), IntegerAttr());
+          builder.getStringAttr(key), IntegerAttr());
     };
-    Value a = param(".lora_A.weight", {r, f.in});
-    Value b = param(".lora_B.weight", {f.out, r});
+    Value a = param(hf::loraAKey(factor.module), {r, f.in});
+    Value b = param(hf::loraBKey(factor.module), {f.out, r});
     // The adapter sits on the base weight, cloned into this function.
     Value baseWeight = cast<LinearOp>(baseOps[index]).getWeight();
     WeightCloner cloner;

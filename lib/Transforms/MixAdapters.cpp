@@ -2,7 +2,9 @@
 
 #include "moe/Transforms/Passes.h"
 
-#include "moe/Transforms/ModelFunctions.h"
+#include "moe/Analysis/ModelFunctions.h"
+#include "moe/Formats/HF/TensorNames.h"
+#include "moe/Transforms/MixingSupport.h"
 #include "moe/Weights/Checkpoint.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -32,7 +34,6 @@ private:
                                 int64_t rows, int64_t cols);
 
   ModuleOp moduleOp;
-  Scoring normalizationKind = Scoring::sigmoid;
   func::FuncOp base;
   SmallVector<func::FuncOp> adapters;
   std::string givenScope;
@@ -41,19 +42,6 @@ private:
 } // namespace
 
 LogicalResult MixAdaptersPass::parseOptions() {
-  if (routerMode != "noisy" && routerMode != "uniform-random" &&
-      routerMode != "zero" && routerMode != "given")
-    return emitError(moduleOp.getLoc())
-           << "unknown router mode '" << routerMode
-           << "' for adapters (noisy, uniform-random, zero or given)";
-  if (normalization == "sigmoid")
-    normalizationKind = Scoring::sigmoid;
-  else if (normalization == "softmax")
-    normalizationKind = Scoring::softmax;
-  else
-    return emitError(moduleOp.getLoc())
-           << "unknown normalization '" << normalization
-           << "' (sigmoid or softmax)";
   if (topK < 0)
     return emitError(moduleOp.getLoc()) << "top-k must be 0 (all) or positive";
   FailureOr<func::FuncOp> baseFunc =
@@ -85,7 +73,7 @@ LogicalResult MixAdaptersPass::parseOptions() {
       return failure();
     adapters.push_back(*func);
   }
-  if (routerMode == "given") {
+  if (routerMode == AdapterRouterMode::given) {
     if (routerWeightsPath.empty())
       return emitError(moduleOp.getLoc())
              << "router=given needs router-weights=<file>";
@@ -113,19 +101,19 @@ FailureOr<Value> MixAdaptersPass::routerWeight(OpBuilder &builder, Location loc,
                                                int64_t position, int64_t rows,
                                                int64_t cols) {
   auto type = RankedTensorType::get({rows, cols}, builder.getF32Type());
-  if (routerMode == "noisy")
+  if (routerMode == AdapterRouterMode::noisy)
     return RandomNormalOp::create(
                builder, loc, type, builder.getI64IntegerAttr(seed + position),
                builder.getF64FloatAttr(0.0), builder.getF64FloatAttr(routerStd))
         .getResult();
-  if (routerMode == "uniform-random") {
+  if (routerMode == AdapterRouterMode::uniform_random) {
     double bound = 1.0 / std::sqrt(double(cols));
     return RandomUniformOp::create(
                builder, loc, type, builder.getI64IntegerAttr(seed + position),
                builder.getF64FloatAttr(-bound), builder.getF64FloatAttr(bound))
         .getResult();
   }
-  if (routerMode == "zero")
+  if (routerMode == AdapterRouterMode::zero)
     return arith::ConstantOp::create(
                builder, loc, type,
                DenseElementsAttr::get(type, builder.getF32FloatAttr(0.0f)))
@@ -135,7 +123,7 @@ FailureOr<Value> MixAdaptersPass::routerWeight(OpBuilder &builder, Location loc,
                       "moe.param, to name their router";
     return failure();
   }
-  std::string key = (module + ".router.weight").str();
+  std::string key = hf::projectionRouterKey(module);
   const weights::TensorInfo *info = given->find(key);
   if (!info || ArrayRef<int64_t>(info->shape) != type.getShape()) {
     InFlightDiagnostic diag = emitError(loc) << routerWeightsPath << ": ";
@@ -209,7 +197,7 @@ void MixAdaptersPass::runOnOperation() {
         builder, linear.getLoc(), linear.getType(), linear.getInput(),
         linear.getWeight(), linear.getBias(), *router, loraA, loraB,
         builder.getDenseF64ArrayAttr(scales),
-        ScoringAttr::get(builder.getContext(), normalizationKind),
+        ScoringAttr::get(builder.getContext(), normalization),
         builder.getI64IntegerAttr(std::min<int64_t>(topK, experts)));
     mixture->setDiscardableAttrs(linear->getDiscardableAttrDictionary());
     linear.getResult().replaceAllUsesWith(mixture.getResult());

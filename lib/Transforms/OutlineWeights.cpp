@@ -64,7 +64,7 @@ static LogicalResult outline(ModuleOp module, func::FuncOp func) {
 
   unsigned first = func.getNumArguments();
   for (auto [index, root] : llvm::enumerate(roots)) {
-    NamedAttribute tag(builder.getStringAttr("moe.weight"),
+    NamedAttribute tag(builder.getStringAttr(MoeDialect::getWeightAttrName()),
                        builder.getI64IntegerAttr(index));
     if (failed(func.insertArgument(first + index, root.getType(),
                                    builder.getDictionaryAttr(tag),

@@ -2,12 +2,14 @@
 
 #include "moe/Transforms/Passes.h"
 
+#include "moe/Support/StagedOutput.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
-#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/Path.h"
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_REPORTPARAMS
@@ -177,15 +179,19 @@ void ReportParamsPass::runOnOperation() {
   }
   if (outputPath.empty())
     return;
-  std::error_code error;
-  llvm::ToolOutputFile output(outputPath, error, llvm::sys::fs::OF_Text);
+  std::string text =
+      llvm::formatv("{0:2}\n", llvm::json::Value(llvm::json::Object{
+                                   {"functions", std::move(functions)}}));
+  StringRef name = llvm::sys::path::filename(outputPath);
+  llvm::Expected<StagedOutput> staged =
+      StagedOutput::create(llvm::sys::path::parent_path(outputPath), name);
+  llvm::Error error =
+      staged ? staged->writeFile(name, text) : staged.takeError();
+  if (!error)
+    error = staged->publishFiles({name.str()}, /*replace=*/true);
   if (error) {
-    emitError(module.getLoc())
-        << "cannot write '" << outputPath << "': " << error.message();
+    emitError(module.getLoc()) << "cannot write '" << outputPath
+                               << "': " << llvm::toString(std::move(error));
     return signalPassFailure();
   }
-  output.os() << llvm::formatv(
-      "{0:2}\n", llvm::json::Value(
-                     llvm::json::Object{{"functions", std::move(functions)}}));
-  output.keep();
 }

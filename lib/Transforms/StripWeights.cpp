@@ -49,7 +49,8 @@ void StripWeightsPass::runOnOperation() {
         weightOps.insert(weightsFunc);
 
   WalkResult result = module.walk([&](Operation *op) {
-    if (!isWeightExpression(op) ||
+    if (!isa<WeightExpressionOpInterface>(op) ||
+        !isa<MoeDialect>(op->getDialect()) ||
         weightOps.contains(op->getParentOfType<func::FuncOp>()))
       return WalkResult::advance();
     op->emitError() << "computes a weight inside a compute function: weights "

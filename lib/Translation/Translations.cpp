@@ -1,4 +1,12 @@
 //===- Translations.cpp - moe-translate registrations ---------------------===//
+//
+// The import and export translations of moe-translate and their options.
+// The exports write files of their own (a checkpoint directory, an ONNX
+// model and its external data) at the path `-o` names: moe-translate hands
+// them that path (setOutputPath) and gives their stream to stdout, for a
+// one-line summary.
+//
+//===----------------------------------------------------------------------===//
 
 #include "moe/Translation/Translations.h"
 
@@ -6,6 +14,7 @@
 #include "moe/Export/HFExport.h"
 #include "moe/Export/ONNXExport.h"
 #include "moe/Import/HFImporter.h"
+#include "moe/Support/ByteSize.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -13,81 +22,181 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Tools/mlir-translate/Translation.h"
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/SourceMgr.h"
 
 using namespace mlir;
+using namespace mlir::moe;
+namespace cl = llvm::cl;
 
 namespace {
-/// Options of the import translations.
-struct ImportOptions {
-  llvm::cl::OptionCategory category{"moe import options"};
-  llvm::cl::opt<std::string> baseName{
-      "base-name", llvm::cl::desc("Scope and function name of the base model"),
-      llvm::cl::init("base"), llvm::cl::cat(category)};
-  llvm::cl::list<std::string> experts{
+/// Options of the translations, declared once each.
+struct TranslationOptions {
+  cl::OptionCategory importCategory{"moe import options"};
+  cl::opt<std::string> baseName{
+      "base-name", cl::desc("Scope and function name of the base model"),
+      cl::init("base"), cl::cat(importCategory)};
+  cl::list<std::string> experts{
       "expert",
-      llvm::cl::desc("A fine-tuned model to import beside the base, as "
-                     "name=directory (repeatable)"),
-      llvm::cl::value_desc("name=dir"), llvm::cl::cat(category)};
-  llvm::cl::list<std::string> adapters{
+      cl::desc("A fine-tuned model to import beside the base: a directory, "
+               "or name=directory (repeatable)"),
+      cl::value_desc("[name=]dir"), cl::cat(importCategory)};
+  cl::list<std::string> adapters{
       "adapter",
-      llvm::cl::desc("A PEFT LoRA adapter of the base to import, as "
-                     "name=directory (repeatable)"),
-      llvm::cl::value_desc("name=dir"), llvm::cl::cat(category)};
+      cl::desc("A PEFT LoRA adapter of the base to import: a directory, or "
+               "name=directory (repeatable)"),
+      cl::value_desc("[name=]dir"), cl::cat(importCategory)};
+
+  cl::OptionCategory exportCategory{"moe export options"};
+  cl::opt<std::string> function{
+      "export-func",
+      cl::desc("The model function to export (default: the only one)"),
+      cl::value_desc("name"), cl::cat(exportCategory)};
+  cl::opt<bool> force{
+      "force", cl::desc("Replace a non-empty --export-hf output directory"),
+      cl::cat(exportCategory)};
+  cl::opt<ExportDType> dtype{
+      "export-dtype", cl::desc("dtype of the --export-hf tensors"),
+      cl::values(clEnumValN(ExportDType::automatic, "auto",
+                            "the dtype the base checkpoint stores"),
+                 clEnumValN(ExportDType::f32, "f32", "float32"),
+                 clEnumValN(ExportDType::bf16, "bf16", "bfloat16"),
+                 clEnumValN(ExportDType::f16, "f16", "float16")),
+      cl::init(ExportDType::automatic), cl::cat(exportCategory)};
+  cl::opt<std::string> shardSize{
+      "shard-size",
+      cl::desc("Largest safetensors shard of --export-hf, in bytes or with "
+               "a unit (500MB, 5GB, 2GiB)"),
+      cl::init("5GB"), cl::cat(exportCategory)};
+  cl::opt<OnnxMoeEncoding> encoding{
+      "onnx-moe", cl::desc("How --export-onnx encodes routed experts"),
+      cl::values(
+          clEnumValN(OnnxMoeEncoding::Portable, "portable",
+                     "standard ONNX operators only (TopK, Gather, Gemm, "
+                     "ScatterND): any runtime"),
+          clEnumValN(OnnxMoeEncoding::Fused, "fused",
+                     "ONNX Runtime's com.microsoft.MoE where it expresses "
+                     "the layer, portable elsewhere")),
+      cl::init(OnnxMoeEncoding::Portable), cl::cat(exportCategory)};
+  cl::opt<std::string> dataFile{
+      "onnx-data-file",
+      cl::desc("External data file of --export-onnx, a file name in the "
+               "model's directory (default: <model file>.data)"),
+      cl::value_desc("name"), cl::cat(exportCategory)};
+
+  /// The path `-o` names, for the exports.
+  std::string outputPath;
 };
 } // namespace
 
-static ImportOptions &importOptions() {
-  static ImportOptions options;
-  return options;
+static TranslationOptions &options() {
+  static TranslationOptions instance;
+  return instance;
 }
 
-/// Splits "name=path"; a bare path is named after its last component.
-static moe::CheckpointRef parseCheckpointRef(StringRef spec) {
+/// The translations that write files of their own at the -o path.
+static constexpr llvm::StringLiteral kFileExports[] = {"export-hf",
+                                                       "export-onnx"};
+
+bool mlir::moe::writesOwnFiles(StringRef translation) {
+  return llvm::is_contained(kFileExports, translation);
+}
+
+void mlir::moe::setOutputPath(StringRef path) {
+  options().outputPath = path.str();
+}
+
+/// "name=path", or a bare path named after its last component.
+static CheckpointRef parseCheckpointRef(StringRef spec) {
   auto [name, path] = spec.split('=');
-  if (path.empty())
-    return {llvm::sys::path::filename(spec).str(), spec.str()};
-  return {name.str(), path.str()};
+  if (!path.empty())
+    return {name.str(), path.str()};
+  StringRef directory = spec.rtrim("/");
+  return {llvm::sys::path::filename(directory).str(), spec.str()};
+}
+
+static void registerDialects(DialectRegistry &registry) {
+  registerMoeDialect(registry);
+  registry
+      .insert<func::FuncDialect, arith::ArithDialect, tensor::TensorDialect>();
 }
 
 static OwningOpRef<Operation *> importHF(llvm::SourceMgr &sourceMgr,
                                          MLIRContext *context) {
-  // The input is the base model's config.json (moe-translate turns a
-  // directory argument into it).
-  StringRef configPath = sourceMgr.getMemoryBuffer(sourceMgr.getMainFileID())
-                             ->getBufferIdentifier();
-  context->loadDialect<moe::MoeDialect, func::FuncDialect, arith::ArithDialect,
+  // The input is the base model's directory or its config.json.
+  StringRef input = sourceMgr.getMemoryBuffer(sourceMgr.getMainFileID())
+                        ->getBufferIdentifier();
+  std::string baseDir = llvm::sys::fs::is_directory(input)
+                            ? input.str()
+                            : llvm::sys::path::parent_path(input).str();
+  if (baseDir.empty())
+    baseDir = ".";
+  SmallString<256> configPath(baseDir);
+  llvm::sys::path::append(configPath, "config.json");
+  context->loadDialect<MoeDialect, func::FuncDialect, arith::ArithDialect,
                        tensor::TensorDialect>();
-  ImportOptions &options = importOptions();
-  moe::ImportRequest request;
-  request.base = {options.baseName,
-                  llvm::sys::path::parent_path(configPath).str()};
-  if (request.base.path.empty())
-    request.base.path = ".";
-  for (const std::string &spec : options.experts)
+  TranslationOptions &opts = options();
+  ImportRequest request;
+  request.base = {opts.baseName, baseDir};
+  for (const std::string &spec : opts.experts)
     request.experts.push_back(parseCheckpointRef(spec));
-  for (const std::string &spec : options.adapters)
+  for (const std::string &spec : opts.adapters)
     request.adapters.push_back(parseCheckpointRef(spec));
 
   OwningOpRef<ModuleOp> module(ModuleOp::create(
       FileLineColLoc::get(context, configPath, /*line=*/0, /*column=*/0)));
-  if (failed(moe::importHuggingFace(*module, request)))
+  if (failed(importHuggingFace(*module, request)))
     return nullptr;
   return OwningOpRef<Operation *>(module.release());
 }
 
+static LogicalResult exportHF(ModuleOp module, llvm::raw_ostream &summary) {
+  TranslationOptions &opts = options();
+  HFExportOptions exportOptions;
+  // No -o (or -o -): the export says that it needs a directory.
+  exportOptions.outputDir = opts.outputPath == "-" ? "" : opts.outputPath;
+  exportOptions.force = opts.force;
+  exportOptions.function = opts.function;
+  exportOptions.dtype = opts.dtype;
+  std::optional<uint64_t> shardBytes = parseByteSize(opts.shardSize);
+  if (!shardBytes)
+    return emitError(module.getLoc())
+           << "--shard-size: '" << opts.shardSize
+           << "' is not a size in bytes (e.g. 5GB, 500MB, 2GiB, 1000000)";
+  exportOptions.maxShardBytes = *shardBytes;
+  exportOptions.showProgress = llvm::sys::Process::StandardErrIsDisplayed();
+  return exportHuggingFace(module, exportOptions, summary);
+}
+
+static LogicalResult exportONNX(ModuleOp module, llvm::raw_ostream &) {
+  TranslationOptions &opts = options();
+  OnnxExportOptions exportOptions;
+  exportOptions.modelPath = opts.outputPath;
+  exportOptions.dataFile = opts.dataFile;
+  exportOptions.encoding = opts.encoding;
+  exportOptions.function = opts.function;
+  return exportOnnx(module, exportOptions);
+}
+
 void mlir::moe::registerMoeTranslations() {
-  importOptions();
-  registerHFExportTranslation();
-  registerOnnxExportTranslation();
-  static TranslateToMLIRRegistration importHuggingFace(
+  options();
+  static TranslateToMLIRRegistration importRegistration(
       "import-hf",
       "Import a Hugging Face decoder (directory or its config.json), with "
       "--expert and --adapter checkpoints beside it",
-      importHF, [](DialectRegistry &registry) {
-        registry.insert<moe::MoeDialect, func::FuncDialect, arith::ArithDialect,
-                        tensor::TensorDialect>();
-      });
+      importHF, registerDialects);
+  static TranslateFromMLIRRegistration exportHFRegistration(
+      "export-hf",
+      "Export a mixed model function as a Hugging Face MoE checkpoint "
+      "(Mixtral, Qwen2-MoE or GraniteMoE) into the directory -o names",
+      exportHF, registerDialects);
+  static TranslateFromMLIRRegistration exportONNXRegistration(
+      "export-onnx",
+      "Export a model function to ONNX: -o model.onnx, weights in external "
+      "data beside it",
+      exportONNX, registerDialects);
 }

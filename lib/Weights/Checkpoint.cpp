@@ -10,6 +10,7 @@
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
 #include <set>
@@ -196,30 +197,28 @@ SafeTensorsFile *Checkpoint::fileOf(StringRef name) const {
   return it == tensors.end() ? nullptr : it->second.first;
 }
 
-Expected<llvm::ArrayRef<uint8_t>> Checkpoint::bytes(StringRef name) const {
+Expected<std::vector<uint8_t>> Checkpoint::readBytes(StringRef name) const {
   auto it = tensors.find(name);
   if (it == tensors.end())
     return makeError(rootPath + ": no tensor " + quoted(name));
-  return it->second.first->bytes(*it->second.second);
+  return it->second.first->readBytes(*it->second.second);
 }
 
 Expected<std::vector<float>> Checkpoint::readF32(StringRef name) const {
   const TensorInfo *info = find(name);
   if (!info)
     return makeError(rootPath + ": no tensor " + quoted(name));
-  if (!isReadableFloat(info->dtype))
-    return makeError(fileOf(name)->path() + ": tensor " + quoted(name) +
-                     " has dtype " + dtypeName(info->dtype) +
-                     ", which cannot be read as F32 (F64, F32, F16 and BF16 "
-                     "can)");
   std::vector<float> values(info->numElements());
-  if (Error error = readF32Into(name, values))
+  if (Error error = readF32(name, 0, values))
     return std::move(error);
   return values;
 }
 
-Error Checkpoint::readF32Into(StringRef name,
-                              llvm::MutableArrayRef<float> dest) const {
+/// Bytes read per step when converting: bounds the buffer of a read.
+static constexpr uint64_t kReadChunkBytes = uint64_t(4) << 20;
+
+Error Checkpoint::readF32(StringRef name, uint64_t first,
+                          llvm::MutableArrayRef<float> dest) const {
   auto it = tensors.find(name);
   if (it == tensors.end())
     return makeError(rootPath + ": no tensor " + quoted(name));
@@ -229,13 +228,28 @@ Error Checkpoint::readF32Into(StringRef name,
                      dtypeName(info->dtype) +
                      ", which cannot be read as F32 (F64, F32, F16 and BF16 "
                      "can)");
-  if (dest.size() != info->numElements())
+  uint64_t elements = info->numElements();
+  if (first > elements || dest.size() > elements - first)
     return makeError(file->path() + ": tensor " + quoted(name) + " has " +
-                     Twine(info->numElements()) + " elements, not " +
-                     Twine(dest.size()));
-  Expected<llvm::ArrayRef<uint8_t>> data = file->bytes(*info);
-  if (!data)
-    return data.takeError();
-  convertToF32(info->dtype, data->data(), dest.data(), dest.size());
+                     Twine(elements) + " elements; cannot read " +
+                     Twine(dest.size()) + " from element " + Twine(first));
+  unsigned size = dtypeSize(info->dtype);
+  uint64_t perChunk = kReadChunkBytes / size;
+  std::vector<uint8_t> raw;
+  if (info->dtype != DType::F32)
+    raw.resize(std::min<uint64_t>(dest.size(), perChunk) * size);
+  for (uint64_t done = 0; done < dest.size();) {
+    uint64_t count = std::min<uint64_t>(dest.size() - done, perChunk);
+    // F32 needs no conversion: read straight into the destination.
+    uint8_t *buffer = info->dtype == DType::F32
+                          ? reinterpret_cast<uint8_t *>(dest.data() + done)
+                          : raw.data();
+    if (Error error = file->read(*info, (first + done) * size,
+                                 {buffer, size_t(count * size)}))
+      return error;
+    if (info->dtype != DType::F32)
+      convertToF32(info->dtype, buffer, dest.data() + done, count);
+    done += count;
+  }
   return Error::success();
 }

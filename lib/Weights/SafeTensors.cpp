@@ -11,6 +11,7 @@
 #include "StrictJson.h"
 
 #include "moe/Support/Errors.h"
+#include "moe/Support/StagedOutput.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
@@ -20,7 +21,6 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MathExtras.h"
 #include "llvm/Support/Path.h"
-#include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
@@ -37,6 +37,7 @@ using llvm::Expected;
 using llvm::StringRef;
 using llvm::Twine;
 using mlir::moe::makeError;
+using mlir::moe::StagedOutput;
 
 static std::string formatShape(llvm::ArrayRef<int64_t> shape) {
   std::string text = "[";
@@ -276,6 +277,10 @@ public:
   ScopedFile(const ScopedFile &) = delete;
   ScopedFile &operator=(const ScopedFile &) = delete;
   ScopedFile &operator=(ScopedFile &&) = delete;
+  /// Hands the handle over to the caller, who closes it.
+  llvm::sys::fs::file_t release() {
+    return std::exchange(handle, llvm::sys::fs::kInvalidFile);
+  }
   ~ScopedFile() {
     if (handle != llvm::sys::fs::kInvalidFile)
       llvm::sys::fs::closeFile(handle);
@@ -362,8 +367,8 @@ SafeTensorsFile::open(StringRef path) {
   if (!header)
     return header.takeError();
 
-  std::unique_ptr<SafeTensorsFile> result(
-      new SafeTensorsFile(path.str(), std::move(*header)));
+  std::unique_ptr<SafeTensorsFile> result(new SafeTensorsFile(
+      path.str(), std::move(*header), opened->first.release()));
   for (auto [i, tensor] : llvm::enumerate(result->parsed.tensors))
     result->index[tensor.name] = i;
   return std::move(result);
@@ -374,32 +379,45 @@ const TensorInfo *SafeTensorsFile::find(StringRef name) const {
   return it == index.end() ? nullptr : &parsed.tensors[it->second];
 }
 
-Expected<llvm::ArrayRef<uint8_t>>
-SafeTensorsFile::bytes(const TensorInfo &tensor) {
-  if (!mapping) {
-    // Mapped whole and read-only: pages are read on first touch, and the
-    // kernel may drop them again under memory pressure.
-    auto buffer = llvm::MemoryBuffer::getFile(filePath, /*IsText=*/false,
-                                              /*RequiresNullTerminator=*/false,
-                                              /*IsVolatile=*/false);
-    if (!buffer)
-      return makeError(filePath +
-                       ": cannot map: " + buffer.getError().message());
-    mapping = std::move(*buffer);
-  }
-  // The file may have shrunk since its header was read.
-  uint64_t mapped = mapping->getBufferSize();
-  uint64_t offset = dataOffset();
-  if (tensor.begin > tensor.end || tensor.end > parsed.dataSize ||
-      offset > mapped || tensor.end > mapped - offset)
+SafeTensorsFile::~SafeTensorsFile() { llvm::sys::fs::closeFile(handle); }
+
+Expected<std::vector<uint8_t>>
+SafeTensorsFile::readBytes(const TensorInfo &tensor) const {
+  std::vector<uint8_t> bytes(tensor.numBytes());
+  if (Error error = read(tensor, 0, bytes))
+    return std::move(error);
+  return bytes;
+}
+
+Error SafeTensorsFile::read(const TensorInfo &tensor, uint64_t byteOffset,
+                            llvm::MutableArrayRef<uint8_t> dest) const {
+  if (tensor.begin > tensor.end || tensor.end > parsed.dataSize)
     return makeError(filePath + ": tensor " + quoted(tensor.name) +
                      " at data_offsets [" + Twine(tensor.begin) + ", " +
-                     Twine(tensor.end) + "] lies outside the " + Twine(mapped) +
-                     "-byte file (changed since opened?)");
-  const auto *start =
-      reinterpret_cast<const uint8_t *>(mapping->getBufferStart());
-  return llvm::ArrayRef<uint8_t>(start + offset + tensor.begin,
-                                 tensor.numBytes());
+                     Twine(tensor.end) + "] lies outside the data region of " +
+                     Twine(parsed.dataSize) + " bytes");
+  if (byteOffset > tensor.numBytes() ||
+      dest.size() > tensor.numBytes() - byteOffset)
+    return makeError(filePath + ": tensor " + quoted(tensor.name) + " has " +
+                     Twine(tensor.numBytes()) + " bytes; cannot read " +
+                     Twine(dest.size()) + " from byte " + Twine(byteOffset));
+  uint64_t offset = dataOffset() + tensor.begin + byteOffset;
+  while (!dest.empty()) {
+    llvm::MutableArrayRef<char> chars(reinterpret_cast<char *>(dest.data()),
+                                      dest.size());
+    Expected<size_t> count =
+        llvm::sys::fs::readNativeFileSlice(handle, chars, offset);
+    if (!count)
+      return makeError(filePath + ": cannot read tensor " +
+                       quoted(tensor.name) + ": " +
+                       llvm::toString(count.takeError()));
+    if (*count == 0)
+      return makeError(filePath + ": file ended inside tensor " +
+                       quoted(tensor.name) + " (changed since opened?)");
+    dest = dest.drop_front(*count);
+    offset += *count;
+  }
+  return Error::success();
 }
 
 //===----------------------------------------------------------------------===//
@@ -435,32 +453,10 @@ struct OpenSource {
   bool kernelCopyWorks = true;
 };
 
-/// The files one writeSafeTensorsCheckpoint call has made so far. Unless
-/// committed, they are all removed when it returns.
-class CreatedFiles {
-public:
-  CreatedFiles() = default;
-  CreatedFiles(const CreatedFiles &) = delete;
-  CreatedFiles &operator=(const CreatedFiles &) = delete;
-  ~CreatedFiles() {
-    if (committed)
-      return;
-    for (const std::string &path : temporaries)
-      llvm::sys::fs::remove(path);
-    for (const std::string &path : renamed)
-      llvm::sys::fs::remove(path);
-  }
-
-  std::vector<std::string> temporaries;
-  std::vector<std::string> renamed;
-  bool committed = false;
-};
-
 /// A contiguous run of the tensors, written as one file.
 struct Shard {
   size_t first = 0, end = 0;
   std::string fileName;
-  std::string temporaryPath;
 };
 } // namespace
 
@@ -556,39 +552,16 @@ static std::string shardHeader(llvm::ArrayRef<TensorSource> tensors,
   return json;
 }
 
-/// Creates `<dir>/.<fileName>.tmp-<random>` and records it for cleanup.
-/// (Not createUniqueFile: it would randomise any '%' of `dir` too.)
-static Expected<int> createTemporary(StringRef dir, StringRef fileName,
-                                     CreatedFiles &created) {
-  std::error_code ec;
-  llvm::SmallString<256> path;
-  for (int attempt = 0; attempt < 128; ++attempt) {
-    path = dir;
-    llvm::sys::path::append(
-        path, "." + fileName + ".tmp-" +
-                  llvm::utohexstr(llvm::sys::Process::GetRandomNumber()));
-    int fd;
-    ec = llvm::sys::fs::openFileForWrite(path, fd, llvm::sys::fs::CD_CreateNew);
-    if (!ec) {
-      created.temporaries.push_back(path.str().str());
-      return fd;
-    }
-    if (ec != std::errc::file_exists)
-      break;
-  }
-  return makeError(Twine(path) + ": cannot create: " + ec.message());
-}
-
 namespace {
-/// A raw_fd_ostream over a temporary file that never aborts the process: a
+/// A raw_fd_ostream over a staged shard that never aborts the process: a
 /// raw_fd_ostream destroyed with an error set calls report_fatal_error, and
 /// its destructor's flush can set one (a full disk) on the error paths.
-class TemporaryStream {
+class ShardStream {
 public:
-  explicit TemporaryStream(int fd) : out(fd, /*shouldClose=*/true) {}
-  TemporaryStream(const TemporaryStream &) = delete;
-  TemporaryStream &operator=(const TemporaryStream &) = delete;
-  ~TemporaryStream() {
+  explicit ShardStream(int fd) : out(fd, /*shouldClose=*/true) {}
+  ShardStream(const ShardStream &) = delete;
+  ShardStream &operator=(const ShardStream &) = delete;
+  ~ShardStream() {
     if (!closed)
       out.close();
     out.clear_error();
@@ -617,19 +590,19 @@ private:
 };
 } // namespace
 
-static Error writeShard(StringRef dir, Shard &shard,
+static Error writeShard(StringRef dir, const Shard &shard,
                         llvm::ArrayRef<TensorSource> tensors,
                         const WriterOptions &options,
                         llvm::StringMap<OpenSource> &sources,
-                        CreatedFiles &created, uint64_t &done, uint64_t total) {
+                        StagedOutput &staged, uint64_t &done, uint64_t total) {
   llvm::SmallString<256> finalPath(dir);
   llvm::sys::path::append(finalPath, shard.fileName);
-  Expected<int> fd = createTemporary(dir, shard.fileName, created);
-  if (!fd)
-    return fd.takeError();
-  shard.temporaryPath = created.temporaries.back();
+  int fd;
+  if (std::error_code ec = llvm::sys::fs::openFileForWrite(
+          staged.file(shard.fileName), fd, llvm::sys::fs::CD_CreateNew))
+    return makeError(Twine(finalPath) + ": cannot create: " + ec.message());
 
-  TemporaryStream stream(*fd);
+  ShardStream stream(fd);
   llvm::raw_fd_ostream &out = stream.out;
 
   std::string header = shardHeader(tensors, options.metadata);
@@ -645,8 +618,8 @@ static Error writeShard(StringRef dir, Shard &shard,
     if (!tensor.file.empty()) {
       OpenSource &source = sources.find(tensor.file)->second;
       if (Error error =
-              copyRange(source.file.get(), tensor.fileOffset, expected, *fd,
-                        out, source.kernelCopyWorks, tensor.file))
+              copyRange(source.file.get(), tensor.fileOffset, expected, fd, out,
+                        source.kernelCopyWorks, tensor.file))
         return makeError(prefix + llvm::toString(std::move(error)));
     } else {
       CountingStream counter(out);
@@ -669,20 +642,6 @@ static Error writeShard(StringRef dir, Shard &shard,
       options.progress(done, total);
   }
   return stream.close(finalPath);
-}
-
-/// Writes `contents` to a temporary file in `dir` destined for `fileName`.
-static Expected<std::string> writeSmallFile(StringRef dir, StringRef fileName,
-                                            StringRef contents,
-                                            CreatedFiles &created) {
-  Expected<int> fd = createTemporary(dir, fileName, created);
-  if (!fd)
-    return fd.takeError();
-  TemporaryStream stream(*fd);
-  stream.out << contents;
-  if (Error error = stream.close(dir + "/" + fileName))
-    return std::move(error);
-  return created.temporaries.back();
 }
 
 /// Checks everything that can be checked before a byte is written.
@@ -762,7 +721,7 @@ static std::vector<Shard> planShards(llvm::ArrayRef<TensorSource> tensors,
     if (options.maxShardBytes && shards.back().end > shards.back().first &&
         bytes > options.maxShardBytes -
                     std::min(shardBytes, options.maxShardBytes)) {
-      shards.push_back(Shard{i, i, "", ""});
+      shards.push_back(Shard{i, i, ""});
       shardBytes = 0;
     }
     shards.back().end = i + 1;
@@ -827,18 +786,22 @@ Error mlir::moe::weights::writeSafeTensorsCheckpoint(
   for (const TensorSource &tensor : tensors)
     total += tensor.numBytes(); // validateWriterInputs ruled out overflow.
 
-  CreatedFiles created;
+  Expected<StagedOutput> staged = StagedOutput::create(dir, options.stem);
+  if (!staged)
+    return staged.takeError();
   uint64_t done = 0;
-  for (Shard &shard : shards)
+  std::vector<std::string> files;
+  for (Shard &shard : shards) {
     if (Error error = writeShard(
             dir, shard,
             llvm::ArrayRef(tensors).slice(shard.first, shard.end - shard.first),
-            options, sources, created, done, total))
+            options, sources, *staged, done, total))
       return error;
+    files.push_back(shard.fileName);
+  }
 
-  std::string indexTemporary;
-  std::string indexName = options.stem + ".safetensors.index.json";
-  if (shards.size() > 1) {
+  bool indexed = shards.size() > 1;
+  if (indexed) {
     std::string index;
     llvm::raw_string_ostream os(index);
     llvm::json::OStream writer(os, /*IndentSize=*/2);
@@ -857,32 +820,16 @@ Error mlir::moe::weights::writeSafeTensorsCheckpoint(
       });
     });
     index += "\n";
-    Expected<std::string> path = writeSmallFile(dir, indexName, index, created);
-    if (!path)
-      return path.takeError();
-    indexTemporary = *path;
+    std::string indexName = options.stem + ".safetensors.index.json";
+    if (Error error = staged->writeFile(indexName, index))
+      return error;
+    files.push_back(indexName);
   }
 
   // Shards first, the index last: a reader that finds the index finds every
   // shard it names.
-  auto publish = [&](const std::string &temporary,
-                     StringRef fileName) -> Error {
-    llvm::SmallString<256> finalPath(dir);
-    llvm::sys::path::append(finalPath, fileName);
-    if (std::error_code ec = llvm::sys::fs::rename(temporary, finalPath))
-      return makeError(Twine(finalPath) +
-                       ": cannot rename into place: " + ec.message());
-    llvm::erase(created.temporaries, temporary);
-    created.renamed.push_back(finalPath.str().str());
-    return Error::success();
-  };
-  for (const Shard &shard : shards)
-    if (Error error = publish(shard.temporaryPath, shard.fileName))
-      return error;
-  if (!indexTemporary.empty())
-    if (Error error = publish(indexTemporary, indexName))
-      return error;
-  created.committed = true;
-  removeStaleFiles(dir, options.stem, shards, !indexTemporary.empty());
+  if (Error error = staged->publishFiles(files, /*replace=*/true))
+    return error;
+  removeStaleFiles(dir, options.stem, shards, indexed);
   return Error::success();
 }

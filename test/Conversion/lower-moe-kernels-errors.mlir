@@ -9,11 +9,11 @@
 // RUN: not moe-opt %s --moe-lower-moe-kernels="mma=tf32 block-m=8" 2>&1 | FileCheck %s --check-prefix=MMA-TILES
 // RUN: not moe-opt %s --moe-lower-moe-kernels="mma=tf32 block-k=6" 2>&1 | FileCheck %s --check-prefix=MMA-TILES-K
 
-// TARGET: error: moe-lower-moe-kernels: unknown target 'tpu' (gpu or cpu)
+// TARGET: for the --target option: Cannot find option named 'tpu'!
 // THREADS: error: moe-lower-moe-kernels: threads must be a power of two from 32 to 1024 (got 100)
 // THREADS2048: error: moe-lower-moe-kernels: threads must be a power of two from 32 to 1024 (got 2048)
 // BLOCK: error: moe-lower-moe-kernels: block-m, block-n and block-k must be positive
-// MMA: error: moe-lower-moe-kernels: unknown mma 'fp8' (none or tf32)
+// MMA: for the --mma option: Cannot find option named 'fp8'!
 // MMA-TILES: error: moe-lower-moe-kernels: mma=tf32 needs block-m a multiple of 16, block-n of 8 and block-k of 4 (got 8, 64, 16)
 // MMA-TILES-K: error: moe-lower-moe-kernels: mma=tf32 needs block-m a multiple of 16, block-n of 8 and block-k of 4 (got 16, 64, 6)
 // SHARED: error: moe-lower-moe-kernels: tiles need 73728 bytes of shared memory per block, more than the 49152 a kernel may declare statically

@@ -1,8 +1,11 @@
 // RUN: moe-opt %s -split-input-file --moe-lower-to-linalg | FileCheck %s
 // RUN: moe-opt %s -split-input-file --moe-lower-to-linalg="strategy=dense" | FileCheck %s --check-prefix=DENSE
 // RUN: not moe-opt %s --moe-lower-to-linalg="strategy=magic" 2>&1 | FileCheck %s --check-prefix=STRATEGY
+// RUN: not moe-opt %s --moe-lower-to-linalg="strategy=kernels" 2>&1 | FileCheck %s --check-prefix=KERNELS
 
-// STRATEGY: error: unknown routed-expert strategy 'magic' (sparse or dense)
+// STRATEGY: for the --strategy option: Cannot find option named 'magic'!
+// `kernels` is a strategy of the moe-lower-to-llvm pipeline, not of this pass.
+// KERNELS: for the --strategy option: Cannot find option named 'kernels'!
 
 // A projection is a contraction over the input features with the weight
 // read transposed; token dimensions are collapsed around it.

@@ -1,6 +1,6 @@
 // Every user-facing error of moe-mix-adapters, each with its message.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: %python -m moe_testing.write_tensors %t/empty.safetensors unrelated=1
+// RUN: %stdpython -m moe_testing.write_tensors %t/empty.safetensors unrelated=1
 // RUN: not moe-opt %s --moe-mix-adapters="router=hidden" 2>&1 | FileCheck %s --check-prefix=MODE --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-adapters="normalization=relu" 2>&1 | FileCheck %s --check-prefix=NORM --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-adapters="top-k=-1" 2>&1 | FileCheck %s --check-prefix=TOPK --implicit-check-not='see current operation'
@@ -13,8 +13,8 @@
 // RUN: not moe-opt %s --moe-mix-adapters="output=odd" 2>&1 | FileCheck %s --check-prefix=TAKEN --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-adapters="adapters=base" 2>&1 | FileCheck %s --check-prefix=NOTHING --implicit-check-not='see current operation'
 
-// MODE: error: unknown router mode 'hidden' for adapters (noisy, uniform-random, zero or given)
-// NORM: error: unknown normalization 'relu' (sigmoid or softmax)
+// MODE: for the --router option: Cannot find option named 'hidden'!
+// NORM: for the --normalization option: Cannot find option named 'relu'!
 // TOPK: error: top-k must be 0 (all) or positive
 // NOBASE: error: no function 'nothing' for the base model
 // NONE: error: no adapter functions (with moe.lora_linear) to mix

@@ -2,7 +2,7 @@
 // RUN: moe-opt %s --moe-mix-adapters="normalization=softmax top-k=1 router=zero output=moa keep-sources" | FileCheck %s --check-prefix=SOFTMAX
 // RUN: moe-opt %s --moe-mix-adapters="adapters=qv router=uniform-random seed=3" | FileCheck %s --check-prefix=ONE
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: %python -m moe_testing.write_tensors %t/routers.safetensors model.layers.0.self_attn.q_proj.router.weight=2x8 model.layers.1.self_attn.q_proj.router.weight=2x8 model.layers.0.self_attn.v_proj.router.weight=1x8 model.layers.1.self_attn.v_proj.router.weight=1x8
+// RUN: %stdpython -m moe_testing.write_tensors %t/routers.safetensors model.layers.0.self_attn.q_proj.router.weight=2x8 model.layers.1.self_attn.q_proj.router.weight=2x8 model.layers.0.self_attn.v_proj.router.weight=1x8 model.layers.1.self_attn.v_proj.router.weight=1x8
 // RUN: moe-opt %s --moe-mix-adapters="router=given router-weights=%t/routers.safetensors" | FileCheck %s --check-prefix=GIVEN
 // RUN: moe-opt %s --moe-mix-adapters --moe-report-params 2>&1 >/dev/null | FileCheck %s --check-prefix=PARAMS --implicit-check-not='see current operation'
 

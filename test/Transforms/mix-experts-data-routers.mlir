@@ -1,12 +1,12 @@
 // Routers computed from data: calibration prototypes, token embeddings, and
 // router weights from a file. Scope paths are relative: the tests run in %t.
 // RUN: rm -rf %t && mkdir -p %t/models/base && cd %t
-// RUN: %python -m moe_testing.write_tensors %t/models/base/model.safetensors model.embed_tokens.weight=16x8:normal:3
-// RUN: %python -m moe_testing.write_tensors %t/protos.safetensors prototypes=2x3x8:normal:1
+// RUN: %stdpython -m moe_testing.write_tensors %t/models/base/model.safetensors model.embed_tokens.weight=16x8:normal:3
+// RUN: %stdpython -m moe_testing.write_tensors %t/protos.safetensors prototypes=2x3x8:normal:1
 // RUN: moe-opt %s --moe-mix-experts="router=hidden prototypes=%t/protos.safetensors" | FileCheck %s --check-prefix=HIDDEN
 // RUN: moe-opt %s --moe-mix-experts="router=cheap-embed cheap-embed-tokens=1,2;3;4,5,6" | FileCheck %s --check-prefix=CHEAP
 // RUN: moe-opt %s --moe-mix-experts="router=cheap-embed cheap-embed-tokens=1;1;1 condition-warning=100" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=CHEAP-DEGENERATE
-// RUN: %python -m moe_testing.write_tensors %t/given.safetensors model.layers.0.block_sparse_moe.gate.weight=3x8:normal:4 model.layers.1.block_sparse_moe.gate.weight=3x8:duplicate:5
+// RUN: %stdpython -m moe_testing.write_tensors %t/given.safetensors model.layers.0.block_sparse_moe.gate.weight=3x8:normal:4 model.layers.0.block_sparse_moe.gate.bias=3:normal:6 model.layers.1.block_sparse_moe.gate.weight=3x8:duplicate:5
 // RUN: moe-opt %s --moe-mix-experts="router=given router-weights=%t/given.safetensors" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=GIVEN
 
 // HIDDEN: moe.scope @prototypes path "{{.*}}protos.safetensors" format safetensors
@@ -31,8 +31,12 @@
 // GIVEN: warning: the ffn router of layer 1 is degenerate: condition number
 // GIVEN: moe.scope @router_weights path "{{.*}}given.safetensors" format safetensors
 // GIVEN-LABEL: func.func @mix
-// GIVEN-DAG: moe.param @router_weights::"model.layers.0.block_sparse_moe.gate.weight" : tensor<3x8xf32>
-// GIVEN-DAG: moe.param @router_weights::"model.layers.1.block_sparse_moe.gate.weight" : tensor<3x8xf32>
+// Layer 0's file has a bias, layer 1's has none.
+// GIVEN-DAG: %[[W0:.*]] = moe.param @router_weights::"model.layers.0.block_sparse_moe.gate.weight" : tensor<3x8xf32>
+// GIVEN-DAG: %[[B0:.*]] = moe.param @router_weights::"model.layers.0.block_sparse_moe.gate.bias" : tensor<3xf32>
+// GIVEN-DAG: %[[W1:.*]] = moe.param @router_weights::"model.layers.1.block_sparse_moe.gate.weight" : tensor<3x8xf32>
+// GIVEN: moe.router %{{.*}}, %[[W0]] bias %[[B0]] {moe.layer = 0 : i64}
+// GIVEN: moe.router %{{.*}}, %[[W1]] {moe.layer = 1 : i64} : (tensor<?x?x8xf32>, tensor<3x8xf32>)
 
 moe.scope @base.ckpt path "models/base" format huggingface
 moe.scope @math.ckpt path "models/math" format huggingface

@@ -1,7 +1,8 @@
 // Every user-facing error of moe-mix-experts, each with its message.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: %python -m moe_testing.write_tensors %t/protos.safetensors prototypes=2x3x8
-// RUN: %python -m moe_testing.write_tensors %t/wrong.safetensors model.layers.0.block_sparse_moe.gate.weight=2x8
+// RUN: %stdpython -m moe_testing.write_tensors %t/protos.safetensors prototypes=2x3x8
+// RUN: %stdpython -m moe_testing.write_tensors %t/wrong.safetensors model.layers.0.block_sparse_moe.gate.weight=2x8
+// RUN: %stdpython -m moe_testing.write_tensors %t/wrong-bias.safetensors model.layers.0.block_sparse_moe.gate.weight=3x8 model.layers.0.block_sparse_moe.gate.bias=2
 // RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code router=foo" 2>&1 | FileCheck %s --check-prefix=MODE --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code scoring=max" 2>&1 | FileCheck %s --check-prefix=SCORING --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code stem=median" 2>&1 | FileCheck %s --check-prefix=STEM --implicit-check-not='see current operation'
@@ -23,6 +24,7 @@
 // RUN: not moe-opt %s --moe-mix-experts="router=given experts=base,math" 2>&1 | FileCheck %s --check-prefix=NOGIVEN --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-experts="router=given experts=base,math router-weights=%t/protos.safetensors" 2>&1 | FileCheck %s --check-prefix=GIVENKEY --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-experts="router=given experts=base,math,code router-weights=%t/wrong.safetensors layers=0" 2>&1 | FileCheck %s --check-prefix=GIVENSHAPE --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="router=given experts=base,math,code router-weights=%t/wrong-bias.safetensors layers=0" 2>&1 | FileCheck %s --check-prefix=GIVENBIAS --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code router=cheap-embed cheap-embed-tokens=1;2" 2>&1 | FileCheck %s --check-prefix=CHEAPCOUNT --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code router=cheap-embed cheap-embed-tokens=1;x;2" 2>&1 | FileCheck %s --check-prefix=CHEAPID --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code router=cheap-embed cheap-embed-tokens=1;;2" 2>&1 | FileCheck %s --check-prefix=CHEAPEMPTY --implicit-check-not='see current operation'
@@ -32,9 +34,9 @@
 // RUN: not moe-opt %s --moe-mix-experts="experts=base,gelu" 2>&1 | FileCheck %s --check-prefix=ATTRS --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-experts="experts=base,wide" 2>&1 | FileCheck %s --check-prefix=SIGNATURE --implicit-check-not='see current operation'
 
-// MODE: error: unknown router mode 'foo' (gateless, noisy, uniform-random, hidden, cheap-embed, base-init or given)
-// SCORING: error: unknown scoring 'max' (softmax or sigmoid)
-// STEM: error: unknown stem 'median' (base or average)
+// MODE: for the --router option: Cannot find option named 'foo'!
+// SCORING: for the --scoring option: Cannot find option named 'max'!
+// STEM: for the --stem option: Cannot find option named 'median'!
 // EXCLUSIVE: error: always-on and shared-expert are exclusive: a mix has one shared expert, gated or not
 // HIDDEN-FINE: error: router=hidden builds FFN routers over the hidden size only; fine-grained and route-attention need noisy, uniform-random, base-init or given routers
 // SHARED-FINE: error: a gated shared expert cannot be combined with fine-grained routing
@@ -53,6 +55,7 @@
 // NOGIVEN: error: router=given needs router-weights=<file>
 // GIVENKEY: error: {{.*}}protos.safetensors: no tensor 'model.layers.0.block_sparse_moe.gate.weight' (expected shape [2, 8])
 // GIVENSHAPE: error: {{.*}}wrong.safetensors: tensor 'model.layers.0.block_sparse_moe.gate.weight' has shape [2, 8] but the router needs [3, 8]
+// GIVENBIAS: error: {{.*}}wrong-bias.safetensors: tensor 'model.layers.0.block_sparse_moe.gate.bias' has shape [2] but the router needs [3]
 // CHEAPCOUNT: error: router=cheap-embed needs one token-id list per routed expert in cheap-embed-tokens (3 lists separated by ';'), got '1;2'
 // CHEAPID: error: cheap-embed-tokens: 'x' is not a token id
 // CHEAPEMPTY: error: cheap-embed-tokens: every expert needs at least one token

@@ -73,4 +73,4 @@ func.func @fused(%x: tensor<?x4xf32>) -> (tensor<?x4xf32>, tensor<?x6xf32>) {
 // JSON-DAG: "stem": 64,
 // JSON-DAG: "total": 192
 
-// ERROR: error: cannot write '{{.*}}missing/dir/params.json': No such file or directory
+// ERROR: error: cannot write '{{.*}}missing/dir/params.json': {{.*}}missing/dir: does not exist

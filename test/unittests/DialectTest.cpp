@@ -43,7 +43,7 @@ TEST_F(MoeDialectTest, LayerIndexRoundTrips) {
   EXPECT_FALSE(moe::getLayerIndex(param).has_value());
   moe::setLayerIndex(param, 3);
   EXPECT_EQ(moe::getLayerIndex(param), 3);
-  EXPECT_TRUE(moe::isWeightExpression(param));
+  EXPECT_TRUE(moe::isWeight(param));
   EXPECT_TRUE(succeeded(verify(module)));
   module->erase();
 }
@@ -79,7 +79,8 @@ TEST_F(MoeDialectTest, ComputeOpsAreNotWeightExpressions) {
       )mlir",
       &context);
   ASSERT_TRUE(module);
-  module->walk(
-      [](moe::LinearOp op) { EXPECT_FALSE(moe::isWeightExpression(op)); });
+  module->walk([](moe::LinearOp op) {
+    EXPECT_FALSE(isa<moe::WeightExpressionOpInterface>(op.getOperation()));
+  });
 }
 } // namespace

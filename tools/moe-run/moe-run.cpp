@@ -10,6 +10,7 @@
 #include "moe/InitMoe.h"
 #include "moe/Runner/Runner.h"
 #include "moe/Support/Errors.h"
+#include "moe/Support/StagedOutput.h"
 #include "moe/Weights/SafeTensors.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -47,33 +48,19 @@ static cl::opt<std::string>
                cl::desc("Output file: .npy (logits) or .safetensors "
                         "(logits and, with --internals, the rest)"),
                cl::value_desc("file"), cl::cat(runCategory));
-static cl::opt<std::string> strategy(
-    "strategy",
-    cl::desc("Routed experts: sparse (group tokens by expert), dense, or "
-             "kernels (the GPU kernels of moe-lower-to-gpu, run as loops)"),
-    cl::init("sparse"), cl::cat(runCategory));
-static cl::opt<std::string>
-    mma("mma",
-        cl::desc("GEMM inner products of --strategy=kernels: none (f32 "
-                 "multiply-adds) or tf32 (the tensor-core kernels' "
-                 "arithmetic: TF32 operands, f32 accumulation)"),
-        cl::init("none"), cl::cat(runCategory));
-static cl::opt<int64_t> blockM("block-m",
-                               cl::desc("Rows per grouped-GEMM block of "
-                                        "--strategy=kernels"),
-                               cl::cat(runCategory));
-static cl::opt<int64_t> blockN("block-n",
-                               cl::desc("Columns per grouped-GEMM block of "
-                                        "--strategy=kernels"),
-                               cl::cat(runCategory));
-static cl::opt<int64_t> blockK(
-    "block-k",
-    cl::desc("Reduction step of the grouped GEMMs of --strategy=kernels"),
-    cl::cat(runCategory));
-static cl::opt<int64_t>
-    blockThreads("block-threads",
-                 cl::desc("Threads per kernel block of --strategy=kernels"),
-                 cl::cat(runCategory));
+static cl::opt<RoutedStrategy> strategy("strategy",
+                                        cl::desc("How routed experts run"),
+                                        cpuStrategyValues(),
+                                        cl::init(RoutedStrategy::sparse),
+                                        cl::cat(runCategory));
+static cl::opt<MmaKind>
+    mma("mma", cl::desc("GEMM inner products of --strategy=kernels"),
+        mmaKindValues(), cl::init(MmaKind::none), cl::cat(runCategory));
+#define MOE_KERNEL_TILE_OPTION(field, flag, toolFlag, value, help)             \
+  static cl::opt<int64_t> field(toolFlag,                                      \
+                                cl::desc(help " (--strategy=kernels)"),        \
+                                cl::init(value), cl::cat(runCategory));
+#include "moe/Codegen/KernelTileOptions.def"
 static cl::opt<bool> noVectorize("no-vectorize",
                                  cl::desc("Do not vectorise contractions"),
                                  cl::cat(runCategory));
@@ -112,7 +99,7 @@ parseIds(StringRef text, int64_t &batch, int64_t &length) {
   return ids;
 }
 
-/// Writes a float32 .npy file atomically.
+/// Writes a float32 .npy file, staged.
 static llvm::Error writeNpy(StringRef path, const NamedTensor &tensor) {
   std::string shape;
   for (int64_t dim : tensor.shape)
@@ -128,18 +115,16 @@ static llvm::Error writeNpy(StringRef path, const NamedTensor &tensor) {
   prelude += char(0);
   prelude += char(header.size() & 0xff);
   prelude += char(header.size() >> 8);
-  std::error_code error;
-  llvm::ToolOutputFile output(path, error, llvm::sys::fs::OF_None);
-  if (error)
-    return makeError(path + ": cannot write: " + error.message());
-  output.os() << prelude << header;
-  output.os().write(reinterpret_cast<const char *>(tensor.floats.data()),
-                    tensor.floats.size() * sizeof(float));
-  output.os().flush();
-  if (output.os().has_error())
-    return makeError(path + ": cannot write: " + output.os().error().message());
-  output.keep();
-  return llvm::Error::success();
+  std::string bytes = prelude + header;
+  bytes.append(reinterpret_cast<const char *>(tensor.floats.data()),
+               tensor.floats.size() * sizeof(float));
+  StringRef name = llvm::sys::path::filename(path);
+  llvm::Expected<StagedOutput> staged =
+      StagedOutput::create(llvm::sys::path::parent_path(path), name);
+  if (!staged)
+    return staged.takeError();
+  MOE_RETURN_IF_ERROR(staged->writeFile(name, bytes));
+  return staged->publishFiles({name.str()}, /*replace=*/true);
 }
 
 static llvm::Error writeSafeTensors(StringRef path,
@@ -189,18 +174,14 @@ int main(int argc, char **argv) {
     return fail("-o must name a .npy or .safetensors file");
   if (internals && StringRef(outputFile).ends_with(".npy"))
     return fail("--internals needs a .safetensors output");
-  if (strategy != "sparse" && strategy != "dense" && strategy != "kernels")
-    return fail("--strategy must be sparse, dense or kernels");
-  if (mma != "none" && mma != "tf32")
-    return fail("--mma must be none or tf32");
-  auto given = [](cl::opt<int64_t> &option) -> std::optional<int64_t> {
-    if (option.getNumOccurrences())
-      return option.getValue();
-    return std::nullopt;
-  };
-  bool tilesGiven =
-      given(blockM) || given(blockN) || given(blockK) || given(blockThreads);
-  if ((mma != "none" || tilesGiven) && strategy != "kernels")
+  KernelTiles tiles;
+  bool tilesGiven = false;
+#define MOE_KERNEL_TILE_OPTION(field, flag, toolFlag, value, help)             \
+  tiles.field = field;                                                         \
+  tilesGiven |= field.getNumOccurrences() != 0;
+#include "moe/Codegen/KernelTileOptions.def"
+  if ((mma != MmaKind::none || tilesGiven) &&
+      strategy != RoutedStrategy::kernels)
     return fail("--mma and the block options apply to --strategy=kernels "
                 "only");
 
@@ -227,10 +208,7 @@ int main(int argc, char **argv) {
   options.function = function;
   options.strategy = strategy;
   options.mma = mma;
-  options.blockM = given(blockM);
-  options.blockN = given(blockN);
-  options.blockK = given(blockK);
-  options.blockThreads = given(blockThreads);
+  options.tiles = tiles;
   options.vectorize = !noVectorize;
   options.collectInternals = internals;
   auto start = std::chrono::steady_clock::now();

@@ -1,75 +1,99 @@
 //===- moe-translate.cpp - Import and export of moe modules ---------------===//
 //
-// mlir-translate with the moe importers (Hugging Face checkpoints, PEFT
-// adapters) and exporters (Hugging Face MoE checkpoints, ONNX).
+// Translations between moe modules and the formats of the field: the
+// Hugging Face and PEFT importers, and the Hugging Face MoE and ONNX
+// exporters. Like mlir-translate, one translation flag picks what to do and
+// `-o` names the output; the input of --import-hf may be the model's
+// directory. The exports write files of their own (a directory, a model and
+// its external data, appearing whole or not at all) at the path `-o` names,
+// and print a summary to stdout.
 //
 //===----------------------------------------------------------------------===//
 
 #include "moe/Translation/Translations.h"
 
-#include "mlir/Tools/mlir-translate/MlirTranslateMain.h"
-#include "llvm/ADT/STLExtras.h"
-#include "llvm/ADT/SmallString.h"
-#include "llvm/ADT/StringRef.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Tools/mlir-translate/Translation.h"
+#include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/Path.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/WithColor.h"
+#include "llvm/Support/raw_ostream.h"
 
-#include <string>
-#include <vector>
+using namespace mlir;
+namespace cl = llvm::cl;
 
-/// Exports write their output themselves (`--export-hf` a directory,
-/// `--export-onnx` a model file and its external data, both atomically),
-/// while mlirTranslateMain would open and truncate `-o` first: when
-/// `translation` is on the command line, moves the value of `-o` into
-/// `outputOption` and leaves the driver `-o -` (the summary, if any, goes to
-/// stdout).
-static void redirectOutput(std::vector<std::string> &args,
-                           llvm::StringRef translation,
-                           llvm::StringRef outputOption) {
-  if (!llvm::is_contained(args, ("--" + translation).str()) &&
-      !llvm::is_contained(args, ("-" + translation).str()))
-    return;
-  for (size_t i = 1; i < args.size(); ++i) {
-    llvm::StringRef arg = args[i];
-    std::string path;
-    if ((arg == "-o" || arg == "--o") && i + 1 < args.size()) {
-      path = args[i + 1];
-      args.erase(args.begin() + i + 1);
-    } else if (arg.consume_front("-o=") || arg.consume_front("--o=")) {
-      path = arg.str();
-    } else {
-      continue;
-    }
-    args[i] = ("--" + outputOption + "=" + path).str();
-    args.push_back("-o");
-    args.push_back("-");
-    return;
-  }
+using TranslationOption =
+    cl::opt<const Translation *, false, TranslationParser>;
+
+/// The flag of the chosen translation ("import-hf", ...).
+static llvm::StringRef flagOf(TranslationOption &option) {
+  TranslationParser &parser = option.getParser();
+  for (unsigned i = 0, e = parser.getNumOptions(); i != e; ++i)
+    if (static_cast<const cl::OptionValue<const Translation *> &>(
+            parser.getOptionValue(i))
+            .getValue() == option.getValue())
+      return parser.getOption(i);
+  return "";
+}
+
+/// The input: a file (or stdin), or a directory, which stands for itself (the
+/// importer reads the model directory; the buffer only carries its name).
+static std::unique_ptr<llvm::MemoryBuffer> openInput(llvm::StringRef path,
+                                                     std::string &error) {
+  if (path != "-" && llvm::sys::fs::is_directory(path))
+    return llvm::MemoryBuffer::getMemBufferCopy("", path);
+  return openInputFile(path, &error);
 }
 
 int main(int argc, char **argv) {
-  mlir::moe::registerMoeTranslations();
-  std::vector<std::string> storage(argv, argv + argc);
-  redirectOutput(storage, "export-hf", "export-dir");
-  redirectOutput(storage, "export-onnx", "onnx-output");
-  // A model directory given as the input stands for its config.json, so that
-  // `moe-translate --import-hf models/base` works.
-  for (size_t i = 1; i < storage.size(); ++i) {
-    llvm::StringRef arg = storage[i];
-    llvm::StringRef previous = storage[i - 1];
-    if (arg.starts_with("-") || previous == "-o" || previous == "--o")
-      continue;
-    llvm::SmallString<256> config(arg);
-    llvm::sys::path::append(config, "config.json");
-    if (llvm::sys::fs::is_directory(arg) && llvm::sys::fs::exists(config))
-      storage[i] = config.str().str();
+  llvm::InitLLVM init(argc, argv);
+  moe::registerMoeTranslations();
+  registerAsmPrinterCLOptions();
+  registerMLIRContextCLOptions();
+  registerTranslationCLOptions();
+
+  cl::opt<std::string> inputPath(cl::Positional,
+                                 cl::desc("<input file or model directory>"),
+                                 cl::init("-"));
+  cl::opt<std::string> outputPath(
+      "o",
+      cl::desc("Output file; for --export-hf the directory to create, for "
+               "--export-onnx the model file"),
+      cl::value_desc("path"), cl::init("-"));
+  TranslationOption translation(cl::desc("Translation to perform"),
+                                cl::Required);
+  cl::ParseCommandLineOptions(argc, argv, "moe import and export\n");
+
+  std::string error;
+  std::unique_ptr<llvm::MemoryBuffer> input = openInput(inputPath, error);
+  if (!input) {
+    llvm::WithColor::error(llvm::errs(), "moe-translate") << error << "\n";
+    return 1;
   }
-  std::vector<char *> args;
-  for (std::string &arg : storage)
-    args.push_back(arg.data());
-  return mlir::failed(mlir::mlirTranslateMain(static_cast<int>(args.size()),
-                                              args.data(),
-                                              "moe import and export\n"))
-             ? 1
-             : 0;
+  auto sourceMgr = std::make_shared<llvm::SourceMgr>();
+  sourceMgr->AddNewSourceBuffer(std::move(input), llvm::SMLoc());
+  MLIRContext context;
+  SourceMgrDiagnosticHandler diagnostics(*sourceMgr, &context);
+
+  if (moe::writesOwnFiles(flagOf(translation))) {
+    moe::setOutputPath(outputPath);
+    return failed((*translation)(sourceMgr, llvm::outs(), &context)) ? 1 : 0;
+  }
+  std::unique_ptr<llvm::ToolOutputFile> output =
+      openOutputFile(outputPath, &error);
+  if (!output) {
+    llvm::WithColor::error(llvm::errs(), "moe-translate") << error << "\n";
+    return 1;
+  }
+  if (failed((*translation)(sourceMgr, output->os(), &context)))
+    return 1;
+  output->keep();
+  return 0;
 }

@@ -13,13 +13,11 @@
 #define GET_ATTRDEF_CLASSES
 #include "moe/MoeAttrs.h.inc"
 
-namespace mlir::moe::OpTrait {
-/// Marks operations that compute weights from weights only. Tools evaluate
-/// them from the checkpoints (see moe/Weights/WeightEvaluator.h) instead of
-/// lowering them.
-template <typename ConcreteType>
-class WeightExpression
-    : public mlir::OpTrait::TraitBase<ConcreteType, WeightExpression> {};
-} // namespace mlir::moe::OpTrait
+namespace mlir::moe {
+/// Registers the moe dialect with the interfaces it attaches to upstream
+/// operations (weight expressions of arith and tensor operations). Every
+/// tool registers the dialect through this.
+void registerMoeDialect(DialectRegistry &registry);
+} // namespace mlir::moe
 
 #endif // MOE_DIALECT_MOEDIALECT_H

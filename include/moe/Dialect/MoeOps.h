@@ -11,19 +11,16 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "moe/Dialect/MoeDialect.h"
+#include "moe/Dialect/MoeInterfaces.h"
 
 #define GET_OP_CLASSES
 #include "moe/MoeOps.h.inc"
 
 namespace mlir::moe {
-/// True for operations that compute weights from weights only.
-inline bool isWeightExpression(Operation *op) {
-  return op->hasTrait<OpTrait::WeightExpression>();
-}
-
-/// True when `value` is a weight: the result of a weight expression (an op
-/// with the WeightExpression trait), of a float arith.constant, or of a
-/// tensor.extract_slice / collapse_shape / expand_shape of a weight.
+/// True when `value` is a weight: the result of an operation that computes
+/// a weight (WeightExpressionOpInterface: the moe weight expressions, dense
+/// float arith.constants, and tensor.extract_slice / collapse_shape /
+/// expand_shape of a weight).
 bool isWeight(Value value);
 
 /// The decoder layer an operation belongs to, from its `moe.layer`

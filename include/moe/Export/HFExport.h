@@ -22,6 +22,15 @@ class raw_ostream;
 
 namespace mlir::moe {
 
+/// The dtype of the exported tensors.
+enum class ExportDType {
+  /// The dtype the base checkpoint stores (that of its embedding table).
+  automatic,
+  f32,
+  bf16,
+  f16,
+};
+
 struct HFExportOptions {
   /// The directory to create. It appears complete or not at all: the export
   /// is written next to it and renamed into place.
@@ -30,8 +39,7 @@ struct HFExportOptions {
   bool force = false;
   /// The model function to export; empty for the only one of the module.
   std::string function;
-  /// `auto` (the dtype the base checkpoint stores), `f32`, `bf16` or `f16`.
-  std::string dtype = "auto";
+  ExportDType dtype = ExportDType::automatic;
   /// Shard size limit in bytes (a larger tensor gets a shard of its own).
   uint64_t maxShardBytes = 5'000'000'000;
   /// Draw a progress bar on stderr.
@@ -44,13 +52,6 @@ struct HFExportOptions {
 /// summary to `summary`.
 LogicalResult exportHuggingFace(ModuleOp module, const HFExportOptions &options,
                                 llvm::raw_ostream &summary);
-
-/// Parses a byte count: a plain number or one with a unit (KB, MB, GB, TB
-/// in powers of 1000; KiB, MiB, GiB, TiB in powers of 1024), e.g. "5GB".
-std::optional<uint64_t> parseByteSize(llvm::StringRef text);
-
-/// Registers `--export-hf` and its options with mlir-translate.
-void registerHFExportTranslation();
 
 } // namespace mlir::moe
 

@@ -54,9 +54,6 @@ constexpr int64_t kOnnxOpset = 17;
 /// `fused` encoding writes in portable form, and why.
 LogicalResult exportOnnx(ModuleOp module, const OnnxExportOptions &options);
 
-/// Registers `--export-onnx` and its options with mlir-translate.
-void registerOnnxExportTranslation();
-
 } // namespace mlir::moe
 
 #endif // MOE_EXPORT_ONNXEXPORT_H

@@ -4,6 +4,8 @@
 #ifndef MOE_RUNNER_RUNNER_H
 #define MOE_RUNNER_RUNNER_H
 
+#include "moe/Codegen/Pipelines.h"
+
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/Error.h"
 
@@ -24,13 +26,11 @@ struct RunnerOptions {
   /// The model function; empty picks the only function with a `moe.scope`
   /// attribute (or the only function).
   std::string function;
-  /// Routed experts: "sparse", "dense" or "kernels".
-  std::string strategy = "sparse";
-  /// GEMM inner products of the "kernels" strategy: "none" or "tf32".
-  std::string mma = "none";
-  /// Tiles of the "kernels" strategy (moe-lower-moe-kernels' block-m,
-  /// block-n, block-k and threads); unset ones keep the pipeline's.
-  std::optional<int64_t> blockM, blockN, blockK, blockThreads;
+  /// How routed experts run.
+  RoutedStrategy strategy = RoutedStrategy::sparse;
+  /// GEMM inner products and tiles of the `kernels` strategy.
+  MmaKind mma = MmaKind::none;
+  KernelTiles tiles;
   /// Tile and vectorise contractions.
   bool vectorize = true;
   /// Also return each decoder layer's output and each router's choice.

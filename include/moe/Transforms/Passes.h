@@ -4,6 +4,7 @@
 #define MOE_TRANSFORMS_PASSES_H
 
 #include "moe/Dialect/MoeOps.h"
+#include "moe/Dialect/MoeOptionValues.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"

@@ -30,13 +30,14 @@ public:
   SafeTensorsFile *fileOf(llvm::StringRef name) const;
 
   /// The raw bytes of tensor `name`.
-  llvm::Expected<llvm::ArrayRef<uint8_t>> bytes(llvm::StringRef name) const;
+  llvm::Expected<std::vector<uint8_t>> readBytes(llvm::StringRef name) const;
   /// Tensor `name` as floats (converted from F64/F16/BF16); an error names
   /// the tensor when its dtype is not a readable float.
   llvm::Expected<std::vector<float>> readF32(llvm::StringRef name) const;
-  /// Like readF32, into caller memory of exactly numElements() floats.
-  llvm::Error readF32Into(llvm::StringRef name,
-                          llvm::MutableArrayRef<float> dest) const;
+  /// Elements [first, first + dest.size()) of tensor `name` as floats, read
+  /// through bounded buffers (SafeTensorsFile::read is the page policy).
+  llvm::Error readF32(llvm::StringRef name, uint64_t first,
+                      llvm::MutableArrayRef<float> dest) const;
 
 private:
   explicit Checkpoint(std::string root) : rootPath(std::move(root)) {}

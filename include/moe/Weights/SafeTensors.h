@@ -14,7 +14,7 @@
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/Error.h"
-#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/FileSystem.h"
 
 #include <functional>
 #include <map>
@@ -63,9 +63,9 @@ llvm::Expected<SafeTensorsHeader>
 parseSafeTensorsHeader(llvm::StringRef json, uint64_t dataSize,
                        llvm::StringRef source);
 
-/// A validated safetensors file. Opening reads the header only; the data is
-/// memory-mapped on first access, so opening a 14 GB checkpoint costs a few
-/// kilobytes of reads.
+/// A validated safetensors file. Opening reads the header only, so opening a
+/// 14 GB checkpoint costs a few kilobytes of reads; tensor data is read on
+/// demand (see `read`).
 class SafeTensorsFile {
 public:
   /// Opens `path` and validates its header: the header length against the
@@ -81,17 +81,30 @@ public:
   /// Byte offset of the data region in the file (8 + N).
   uint64_t dataOffset() const { return 8 + parsed.headerSize; }
 
-  /// The raw little-endian bytes of a tensor of this file, memory-mapped.
-  llvm::Expected<llvm::ArrayRef<uint8_t>> bytes(const TensorInfo &tensor);
+  /// Reads `dest.size()` raw little-endian bytes of `tensor`, starting
+  /// `byteOffset` bytes into it. This is the one way tensor data is read (the
+  /// page policy of the checkpoint layer): positioned reads into the
+  /// caller's buffer, from the file opened when the header was read. Nothing
+  /// stays mapped, so the resident set of a tool that streams a checkpoint
+  /// stays at its buffers, whatever the checkpoint's size; the kernel's page
+  /// cache keeps what it likes. Errors name the file and the tensor (a file
+  /// that shrank since it was opened, an out-of-range request).
+  llvm::Error read(const TensorInfo &tensor, uint64_t byteOffset,
+                   llvm::MutableArrayRef<uint8_t> dest) const;
+  /// All the bytes of `tensor`.
+  llvm::Expected<std::vector<uint8_t>>
+  readBytes(const TensorInfo &tensor) const;
+  ~SafeTensorsFile();
 
 private:
-  SafeTensorsFile(std::string path, SafeTensorsHeader header)
-      : filePath(std::move(path)), parsed(std::move(header)) {}
+  SafeTensorsFile(std::string path, SafeTensorsHeader header,
+                  llvm::sys::fs::file_t handle)
+      : filePath(std::move(path)), parsed(std::move(header)), handle(handle) {}
 
   std::string filePath;
   SafeTensorsHeader parsed;
   llvm::StringMap<size_t> index;
-  std::unique_ptr<llvm::MemoryBuffer> mapping;
+  llvm::sys::fs::file_t handle;
 };
 
 /// Where the bytes of a tensor to write come from.

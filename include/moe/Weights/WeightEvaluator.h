@@ -1,9 +1,18 @@
 //===- WeightEvaluator.h - Values of weight expressions ---------*- C++ -*-===//
+//
+// The one interpreter of weight expressions (WeightExpressionOpInterface):
+// whole values for the tools that compute with weights (the CPU runner, the
+// passes that inspect routers), element ranges streamed from the checkpoint
+// files for the exports, and the byte ranges of stored tensors that can be
+// copied as they are.
+//
+//===----------------------------------------------------------------------===//
 
 #ifndef MOE_WEIGHTS_WEIGHTEVALUATOR_H
 #define MOE_WEIGHTS_WEIGHTEVALUATOR_H
 
 #include "moe/Weights/Checkpoint.h"
+#include "moe/Weights/HostTensor.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Value.h"
@@ -11,19 +20,11 @@
 #include "llvm/ADT/StringMap.h"
 
 #include <memory>
-#include <vector>
+#include <optional>
 
 namespace mlir::moe {
 
 class ParamOp;
-
-/// A dense row-major float tensor in host memory.
-struct HostTensor {
-  llvm::SmallVector<int64_t, 4> shape;
-  std::vector<float> data;
-
-  int64_t numElements() const;
-};
 
 /// Where the values of a moe.param are stored.
 struct StoredParam {
@@ -36,15 +37,37 @@ struct StoredParam {
   uint64_t elementOffset, elements;
 };
 
+/// A contiguous run of a stored tensor's bytes: what an export can copy
+/// between files without reading it.
+struct StoredRange {
+  std::string file;
+  /// From the start of the file.
+  uint64_t byteOffset = 0;
+  weights::DType dtype = weights::DType::F32;
+};
+
 /// Computes weights from the checkpoints their scopes name. Checkpoints are
-/// opened once (headers only) and read lazily; results are cached per value.
+/// opened once (headers only); tensor data is read on demand through the
+/// checkpoint layer's bounded reads.
 class WeightEvaluator {
 public:
   explicit WeightEvaluator(ModuleOp module) : module(module) {}
 
-  /// The value of weight `value` as floats. Errors name the operation, the
-  /// scope and the tensor at fault.
+  /// The value of weight `value` as floats, cached until clearValues. Errors
+  /// name the operation, the scope and the tensor at fault.
   llvm::Expected<std::shared_ptr<const HostTensor>> evaluate(Value value);
+
+  /// Elements [offset, offset + count) of weight `value` (row-major) into
+  /// `dest`. Views (parameters, stacks, slices, reshapes) are mapped onto
+  /// their operands down to the stored tensors, so only the elements asked
+  /// for are read; computations are evaluated whole, and cached.
+  llvm::Error read(Value value, uint64_t offset, uint64_t count, float *dest);
+
+  /// Where elements [offset, offset + count) of weight `value` lie in a
+  /// checkpoint file, when they are one contiguous run of one stored
+  /// tensor; std::nullopt when they are computed or gathered from pieces.
+  llvm::Expected<std::optional<StoredRange>>
+  storedRange(Value value, uint64_t offset, uint64_t count);
 
   /// The checkpoint behind scope `name` of the module.
   llvm::Expected<weights::Checkpoint *> checkpoint(llvm::StringRef name);
@@ -61,9 +84,12 @@ public:
 
 private:
   llvm::Expected<HostTensor> compute(Operation *op);
+  llvm::Error readStored(Operation *op, uint64_t offset, uint64_t count,
+                         float *dest);
 
   ModuleOp module;
   llvm::StringMap<std::unique_ptr<weights::Checkpoint>> checkpoints;
+  llvm::DenseMap<Operation *, StoredParam> located;
   llvm::DenseMap<Value, std::shared_ptr<const HostTensor>> values;
 };
 

@@ -9,7 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "../MoeToLinalg/TensorBuilder.h"
+#include "moe/Conversion/TensorBuilder.h"
 
 #include "moe/Conversion/Passes.h"
 #include "moe/Dialect/MoeOps.h"
@@ -37,7 +37,6 @@ using namespace mlir;
 using namespace mlir::moe;
 
 namespace {
-enum class Target { GPU, CPU };
 
 /// Static workgroup memory a CUDA kernel may declare.
 constexpr int64_t kMaxStaticSharedBytes = 48 * 1024;
@@ -88,9 +87,10 @@ void buildIf(OpBuilder &b, Location loc, Value condition,
 /// phase. Code outside phases must be uniform over the block's threads.
 class KernelContext {
 public:
-  KernelContext(OpBuilder &b, Location loc, Target target, int64_t threads,
-                Value blockX, Value blockY, ArrayRef<Value> shared,
-                ArrayRef<Value> privates, ArrayRef<int64_t> privateSizes)
+  KernelContext(OpBuilder &b, Location loc, KernelTarget target,
+                int64_t threads, Value blockX, Value blockY,
+                ArrayRef<Value> shared, ArrayRef<Value> privates,
+                ArrayRef<int64_t> privateSizes)
       : b(b), loc(loc), target(target), threads(threads), blockX(blockX),
         blockY(blockY), sharedBuffers(shared), privateBuffers(privates),
         privateSizes(privateSizes) {}
@@ -115,7 +115,7 @@ public:
 
   /// Runs `body(threadId)` on every thread, then waits for all of them.
   void phase(function_ref<void(OpBuilder &, Value)> body) {
-    if (target == Target::GPU) {
+    if (target == KernelTarget::gpu) {
       Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
       body(b, tid);
       gpu::BarrierOp::create(b, loc);
@@ -154,7 +154,7 @@ public:
 
 private:
   Value privateIndex(unsigned buffer, Value tid, int64_t i) {
-    if (target == Target::GPU)
+    if (target == KernelTarget::gpu)
       return constant(i);
     return arith::AddIOp::create(
         b, loc,
@@ -164,7 +164,7 @@ private:
 
   OpBuilder &b;
   Location loc;
-  Target target;
+  KernelTarget target;
   int64_t threads;
   Value blockX, blockY;
   SmallVector<Value> sharedBuffers, privateBuffers;
@@ -279,7 +279,7 @@ SmallVector<Value> KernelContext::mmaTf32(Value lane, Value a, Value bTile,
   auto at = [&](Value buffer, Value row, Value column) {
     return sc.load(buffer, sc.add(sc.mul(row, sc.index(stride)), column));
   };
-  if (target == Target::CPU) {
+  if (target == KernelTarget::cpu) {
     SmallVector<Value> sums;
     for (int64_t i = 0; i < 4; ++i) {
       auto [row, column] = accumulatorAt(sc, lane, i);
@@ -787,7 +787,7 @@ void combineBody(const Shape &s, KernelContext &ctx, ValueRange args) {
 
 class KernelEmitter {
 public:
-  KernelEmitter(ModuleOp module, Target target, StringRef prefix)
+  KernelEmitter(ModuleOp module, KernelTarget target, StringRef prefix)
       : module(module), target(target), prefix(prefix.str()) {}
 
   /// Creates the kernel function; returns a symbol to launch.
@@ -801,7 +801,7 @@ private:
   gpu::GPUModuleOp kernelModule();
 
   ModuleOp module;
-  Target target;
+  KernelTarget target;
   std::string prefix;
   gpu::GPUModuleOp gpuModule;
 };
@@ -827,7 +827,7 @@ SymbolRefAttr KernelEmitter::define(const KernelSpec &spec, int64_t threads) {
     return MemRefType::get({size}, Float32Type::get(context),
                            MemRefLayoutAttrInterface(), space);
   };
-  if (target == Target::GPU) {
+  if (target == KernelTarget::gpu) {
     gpu::GPUModuleOp container = kernelModule();
     OpBuilder b = OpBuilder::atBlockEnd(container.getBody());
     auto workgroup =
@@ -867,7 +867,7 @@ SymbolRefAttr KernelEmitter::define(const KernelSpec &spec, int64_t threads) {
   auto func = func::FuncOp::create(b, loc, name,
                                    FunctionType::get(context, arguments, {}));
   func.setPrivate();
-  if (target == Target::GPU) {
+  if (target == KernelTarget::gpu) {
     func->setAttr(MoeDialect::getGpuKernelAttrName(),
                   SymbolRefAttr::get(kernelModule().getSymNameAttr(),
                                      {FlatSymbolRefAttr::get(context, name)}));
@@ -943,7 +943,6 @@ struct LowerMoeKernelsPass
 
 private:
   void lower(FusedMoeOp op, unsigned position);
-  Target kind = Target::GPU;
 };
 } // namespace
 
@@ -975,13 +974,13 @@ void LowerMoeKernelsPass::lower(FusedMoeOp op, unsigned position) {
           blockN,
           blockK,
           threads,
-          mma == "tf32"};
+          mma == MmaKind::tf32};
 
   ModuleOp module = getOperation();
   std::string prefix = (op->getParentOfType<func::FuncOp>().getSymName() +
                         "_moe" + Twine(position))
                            .str();
-  KernelEmitter emitter(module, kind, prefix);
+  KernelEmitter emitter(module, target, prefix);
   MLIRContext *context = &getContext();
   Type f32 = Float32Type::get(context), i32 = IntegerType::get(context, 32);
   Type index = IndexType::get(context);
@@ -1146,15 +1145,6 @@ void LowerMoeKernelsPass::lower(FusedMoeOp op, unsigned position) {
 }
 
 LogicalResult LowerMoeKernelsPass::initialize(MLIRContext *context) {
-  if (target == "gpu") {
-    kind = Target::GPU;
-  } else if (target == "cpu") {
-    kind = Target::CPU;
-  } else {
-    return emitError(UnknownLoc::get(context))
-           << "moe-lower-moe-kernels: unknown target '" << target
-           << "' (gpu or cpu)";
-  }
   if (threads < 32 || threads > 1024 || !llvm::isPowerOf2_64(threads))
     return emitError(UnknownLoc::get(context))
            << "moe-lower-moe-kernels: threads must be a power of two from 32 "
@@ -1164,11 +1154,7 @@ LogicalResult LowerMoeKernelsPass::initialize(MLIRContext *context) {
     return emitError(UnknownLoc::get(context))
            << "moe-lower-moe-kernels: block-m, block-n and block-k must be "
               "positive";
-  if (mma != "none" && mma != "tf32")
-    return emitError(UnknownLoc::get(context))
-           << "moe-lower-moe-kernels: unknown mma '" << mma
-           << "' (none or tf32)";
-  if (mma == "tf32" &&
+  if (mma == MmaKind::tf32 &&
       (blockM % kMmaM != 0 || blockN % kMmaN != 0 || blockK % kMmaK != 0))
     return emitError(UnknownLoc::get(context))
            << "moe-lower-moe-kernels: mma=tf32 needs block-m a multiple of "
@@ -1177,7 +1163,7 @@ LogicalResult LowerMoeKernelsPass::initialize(MLIRContext *context) {
            << int64_t(blockK) << ")";
   // A gated GEMM block holds an A tile and two B tiles.
   int64_t sharedBytes = 4 * (blockM * blockK + 2 * blockN * blockK);
-  if (kind == Target::GPU && sharedBytes > kMaxStaticSharedBytes)
+  if (target == KernelTarget::gpu && sharedBytes > kMaxStaticSharedBytes)
     return emitError(UnknownLoc::get(context))
            << "moe-lower-moe-kernels: tiles need " << sharedBytes
            << " bytes of shared memory per block, more than the "

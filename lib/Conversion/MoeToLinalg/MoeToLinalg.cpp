@@ -1,6 +1,6 @@
 //===- MoeToLinalg.cpp - moe compute ops to linalg on tensors -------------===//
 
-#include "TensorBuilder.h"
+#include "moe/Conversion/TensorBuilder.h"
 
 #include "moe/Conversion/Passes.h"
 #include "moe/Dialect/MoeOps.h"
@@ -25,8 +25,6 @@ using namespace mlir::moe;
 using utils::IteratorType;
 
 namespace {
-enum class Strategy { Dense, Sparse };
-
 RankedTensorType tensorType(Value value) {
   return cast<RankedTensorType>(value.getType());
 }
@@ -37,72 +35,6 @@ Type elementType(Value value) { return tensorType(value).getElementType(); }
 // Rotary embedding
 //===----------------------------------------------------------------------===//
 
-/// The inverse frequencies of a rotary embedding over `dim` dimensions, with
-/// static scaling applied (as transformers computes them), and the scale of
-/// cos and sin (yarn's attention factor).
-std::pair<SmallVector<double>, double>
-inverseFrequencies(int64_t dim, double theta, RopeScalingAttr scaling) {
-  int64_t half = dim / 2;
-  SmallVector<double> frequencies(half);
-  for (int64_t i = 0; i < half; ++i)
-    frequencies[i] = 1.0 / std::pow(theta, double(2 * i) / double(dim));
-  if (!scaling)
-    return {frequencies, 1.0};
-  double factor = scaling.getFactor().convertToDouble();
-  switch (scaling.getKind()) {
-  case RopeScalingKind::linear:
-    for (double &f : frequencies)
-      f /= factor;
-    return {frequencies, 1.0};
-  case RopeScalingKind::dynamic:
-    // Rescaled at run time from the sequence length.
-    return {frequencies, 1.0};
-  case RopeScalingKind::llama3: {
-    double low = scaling.getLowFreqFactor().convertToDouble();
-    double high = scaling.getHighFreqFactor().convertToDouble();
-    double context = scaling.getOriginalMaxPosition();
-    double lowWavelength = context / low, highWavelength = context / high;
-    for (double &f : frequencies) {
-      double wavelength = 2 * M_PI / f;
-      double scaled = wavelength > lowWavelength ? f / factor : f;
-      if (!(wavelength < highWavelength) && !(wavelength > lowWavelength)) {
-        double smooth = (context / wavelength - low) / (high - low);
-        scaled = (1 - smooth) * scaled / factor + smooth * scaled;
-      }
-      f = scaled;
-    }
-    return {frequencies, 1.0};
-  }
-  case RopeScalingKind::yarn: {
-    double original = scaling.getOriginalMaxPosition();
-    auto correctionDim = [&](double rotations) {
-      return dim * std::log(original / (rotations * 2 * M_PI)) /
-             (2 * std::log(theta));
-    };
-    double low = std::max(
-        std::floor(correctionDim(scaling.getBetaFast().convertToDouble())),
-        0.0);
-    double high = std::min(
-        std::ceil(correctionDim(scaling.getBetaSlow().convertToDouble())),
-        double(dim - 1));
-    if (low == high)
-      high += 0.001;
-    for (int64_t i = 0; i < half; ++i) {
-      double ramp = std::clamp((double(i) - low) / (high - low), 0.0, 1.0);
-      double extrapolation = 1 - ramp;
-      double base = std::pow(theta, double(2 * i) / double(dim));
-      frequencies[i] = 1.0 / (factor * base) * (1 - extrapolation) +
-                       1.0 / base * extrapolation;
-    }
-    double attention = scaling.getAttentionFactor().convertToDouble();
-    if (attention == 0)
-      attention = factor <= 1 ? 1.0 : 0.1 * std::log(factor) + 1.0;
-    return {frequencies, attention};
-  }
-  }
-  llvm_unreachable("unknown rope scaling");
-}
-
 /// The inverse frequencies as a tensor; for dynamic NTK scaling computed
 /// from the sequence length `length` at run time.
 Value frequencyTensor(TensorBuilder &tb, AttentionOp op, Value length,
@@ -112,7 +44,7 @@ Value frequencyTensor(TensorBuilder &tb, AttentionOp op, Value length,
   int64_t dim = op.getHeadDim();
   double theta = op.getRopeTheta().convertToDouble();
   RopeScalingAttr scaling = op.getRopeScalingAttr();
-  auto [frequencies, scale] = inverseFrequencies(dim, theta, scaling);
+  auto [frequencies, scale] = op.getRopeInverseFrequencies();
   cosSinScale = scale;
   auto type = RankedTensorType::get({dim / 2}, element);
   if (!scaling || scaling.getKind() != RopeScalingKind::dynamic) {
@@ -851,11 +783,11 @@ Value addSharedExpert(TensorBuilder &tb, Value x, Value routed,
 /// Routed FFN experts on [T, H] with gates [T, k] / indices [T, k]; null
 /// indices means every expert with the gate matrix `weights` [T, E].
 Value lowerRoutedFfn(TensorBuilder &tb, Value x, Value weights, Value indices,
-                     const ExpertWeights &w, Strategy strategy) {
+                     const ExpertWeights &w, RoutedStrategy strategy) {
   int64_t experts = tensorType(w.up).getShape()[0];
   int64_t hidden = tensorType(x).getShape()[1];
   Value routed;
-  if (strategy == Strategy::Dense || !indices) {
+  if (strategy == RoutedStrategy::dense || !indices) {
     Value gates = indices ? gateMatrix(tb, weights, indices, experts) : weights;
     Value up = batchedProjection(tb, x, w.up, Value());
     Value middle = w.gate ? tb.glu(batchedProjection(tb, x, w.gate, Value()),
@@ -889,9 +821,9 @@ Value uniformGates(TensorBuilder &tb, Value x, int64_t experts) {
 //===----------------------------------------------------------------------===//
 
 template <typename OpTy> struct Lowering : OpConversionPattern<OpTy> {
-  Lowering(MLIRContext *context, Strategy strategy)
+  Lowering(MLIRContext *context, RoutedStrategy strategy)
       : OpConversionPattern<OpTy>(context), strategy(strategy) {}
-  Strategy strategy;
+  RoutedStrategy strategy;
 };
 
 struct EmbeddingLowering : Lowering<EmbeddingOp> {
@@ -1155,7 +1087,7 @@ struct FusedMoeLowering : Lowering<FusedMoeOp> {
     if (!adaptor.getRouter()) {
       // Gate-less: the mean of every expert, computed densely.
       result = lowerRoutedFfn(tb, x, uniformGates(tb, x, experts), Value(), w,
-                              Strategy::Dense);
+                              RoutedStrategy::dense);
     } else {
       Value logits = tb.matmulTransposedB(x, adaptor.getRouter());
       if (adaptor.getRouterBias())
@@ -1187,7 +1119,7 @@ struct RoutedLinearLowering : Lowering<RoutedLinearOp> {
     int64_t experts = tensorType(stack).getShape()[0];
     int64_t out = tensorType(stack).getShape()[1];
     Value result;
-    if (strategy == Strategy::Dense) {
+    if (strategy == RoutedStrategy::dense) {
       result = combineExperts(tb, gateMatrix(tb, weights, indices, experts),
                               batchedProjection(tb, x, stack, bias));
     } else {
@@ -1269,16 +1201,7 @@ struct LowerToLinalgPass
 } // namespace
 
 void LowerToLinalgPass::runOnOperation() {
-  Strategy kind;
-  if (strategy == "sparse") {
-    kind = Strategy::Sparse;
-  } else if (strategy == "dense") {
-    kind = Strategy::Dense;
-  } else {
-    emitError(getOperation().getLoc()) << "unknown routed-expert strategy '"
-                                       << strategy << "' (sparse or dense)";
-    return signalPassFailure();
-  }
+  RoutedStrategy kind = strategy;
   MLIRContext *context = &getContext();
   ConversionTarget target(*context);
   target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
@@ -1287,8 +1210,9 @@ void LowerToLinalgPass::runOnOperation() {
   target.addIllegalDialect<MoeDialect>();
   // Weights stay: tools evaluate them (see moe-outline-weights).
   target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
-  target.addDynamicallyLegalDialect<MoeDialect>(
-      [](Operation *op) { return isa<ScopeOp>(op) || isWeightExpression(op); });
+  target.addDynamicallyLegalDialect<MoeDialect>([](Operation *op) {
+    return isa<ScopeOp, WeightExpressionOpInterface>(op);
+  });
   RewritePatternSet patterns(context);
   patterns.add<EmbeddingLowering, RmsNormLowering, LayerNormLowering,
                LinearLowering, RouterLowering, LoraLinearLowering,

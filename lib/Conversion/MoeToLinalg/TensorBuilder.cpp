@@ -1,6 +1,6 @@
 //===- TensorBuilder.cpp - Building linalg-on-tensors code ----------------===//
 
-#include "TensorBuilder.h"
+#include "moe/Conversion/TensorBuilder.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"

@@ -1,29 +1,15 @@
 //===- WeightEvaluator.cpp - Values of weight expressions -----------------===//
 
 #include "moe/Weights/WeightEvaluator.h"
-#include "moe/Support/Format.h"
 
 #include "moe/Dialect/MoeOps.h"
 #include "moe/Support/Errors.h"
-#include "moe/Weights/Random.h"
+#include "moe/Support/Format.h"
 
-#include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "mlir/IR/BuiltinAttributes.h"
-#include "llvm/ADT/TypeSwitch.h"
-#include "llvm/Support/raw_ostream.h"
-
-#include <cmath>
+#include <cstring>
 
 using namespace mlir;
 using namespace mlir::moe;
-
-int64_t HostTensor::numElements() const {
-  int64_t count = 1;
-  for (int64_t dim : shape)
-    count *= dim;
-  return count;
-}
 
 llvm::Expected<weights::Checkpoint *>
 WeightEvaluator::checkpoint(StringRef name) {
@@ -45,29 +31,9 @@ WeightEvaluator::checkpoint(StringRef name) {
   return result;
 }
 
-llvm::Expected<std::shared_ptr<const HostTensor>>
-WeightEvaluator::evaluate(Value value) {
-  if (auto cached = values.lookup(value))
-    return cached;
-  Operation *op = value.getDefiningOp();
-  if (!isWeight(value))
-    return makeError("the value of " +
-                     (op ? formatOp(op) : std::string("a block argument")) +
-                     " is not a weight expression");
-  llvm::Expected<HostTensor> computed = compute(op);
-  if (!computed)
-    return computed.takeError();
-  auto type = cast<RankedTensorType>(value.getType());
-  if (ArrayRef<int64_t>(computed->shape) != type.getShape())
-    return makeError(formatOp(op) + " computed a tensor of shape " +
-                     formatShape(computed->shape) + " for a result of type " +
-                     formatShape(type.getShape()));
-  auto result = std::make_shared<const HostTensor>(std::move(*computed));
-  values[value] = result;
-  return result;
-}
-
 llvm::Expected<StoredParam> WeightEvaluator::locate(ParamOp param) {
+  if (auto it = located.find(param); it != located.end())
+    return it->second;
   weights::Checkpoint *ckpt;
   MOE_ASSIGN_OR_RETURN(ckpt, checkpoint(param.getScope()));
   StringRef key = param.getKey();
@@ -96,175 +62,127 @@ llvm::Expected<StoredParam> WeightEvaluator::locate(ParamOp param) {
     return makeError(file + ": tensor '" + key + "' has shape " +
                      formatShape(stored) + " but the IR expects " +
                      formatShape(expected));
-  return StoredParam{ckpt, info, file, index * elements, elements};
-}
-
-/// Reads a moe.param (its slice, when it has an index) as floats.
-static llvm::Expected<HostTensor> readParam(ParamOp op,
-                                            const StoredParam &stored) {
-  ArrayRef<uint8_t> bytes;
-  MOE_ASSIGN_OR_RETURN(bytes, stored.checkpoint->bytes(op.getKey()));
-  HostTensor tensor;
-  ArrayRef<int64_t> shape = op.getType().getShape();
-  tensor.shape.assign(shape.begin(), shape.end());
-  tensor.data.resize(stored.elements);
-  weights::convertToF32(stored.info->dtype,
-                        bytes.data() +
-                            stored.elementOffset *
-                                weights::dtypeSize(stored.info->dtype),
-                        tensor.data.data(), stored.elements);
-  return tensor;
-}
-
-/// A static slice (offsets, sizes, strides) of a row-major tensor, with the
-/// result shape of the op (rank-reducing slices drop unit dimensions).
-static HostTensor slice(const HostTensor &source, ArrayRef<int64_t> offsets,
-                        ArrayRef<int64_t> sizes, ArrayRef<int64_t> strides,
-                        ArrayRef<int64_t> resultShape) {
-  int64_t rank = source.shape.size();
-  SmallVector<int64_t> sourceStrides(rank, 1);
-  for (int64_t d = rank - 2; d >= 0; --d)
-    sourceStrides[d] = sourceStrides[d + 1] * source.shape[d + 1];
-  HostTensor result;
-  result.shape.assign(resultShape.begin(), resultShape.end());
-  int64_t count = 1;
-  for (int64_t size : sizes)
-    count *= size;
-  result.data.resize(count);
-  SmallVector<int64_t> position(rank, 0);
-  for (int64_t i = 0; i < count; ++i) {
-    int64_t linear = 0;
-    for (int64_t d = 0; d < rank; ++d)
-      linear += (offsets[d] + position[d] * strides[d]) * sourceStrides[d];
-    result.data[i] = source.data[linear];
-    for (int64_t d = rank - 1; d >= 0; --d) {
-      if (++position[d] < sizes[d])
-        break;
-      position[d] = 0;
-    }
-  }
+  StoredParam result{ckpt, info, file, index * elements, elements};
+  located[param] = result;
   return result;
 }
 
-static void normalizeRows(std::vector<float> &data, int64_t rowLength) {
-  for (size_t row = 0; row + rowLength <= data.size(); row += rowLength) {
-    double sum = 0;
-    for (int64_t i = 0; i < rowLength; ++i)
-      sum += double(data[row + i]) * data[row + i];
-    if (sum == 0)
-      continue;
-    double inverse = 1.0 / std::sqrt(sum);
-    for (int64_t i = 0; i < rowLength; ++i)
-      data[row + i] = float(data[row + i] * inverse);
-  }
+/// The weight expression that defines `value`, or an error naming what
+/// defines it instead.
+static llvm::Expected<WeightExpressionOpInterface> expressionOf(Value value) {
+  auto expression = value.getDefiningOp<WeightExpressionOpInterface>();
+  if (expression && expression.computesWeight())
+    return expression;
+  Operation *op = value.getDefiningOp();
+  return makeError("the value of " +
+                   (op ? formatOp(op) : std::string("a block argument")) +
+                   " is not a weight expression");
+}
+
+static uint64_t numElementsOf(Value value) {
+  return HostTensor::numElements(
+      cast<RankedTensorType>(value.getType()).getShape());
+}
+
+llvm::Expected<std::shared_ptr<const HostTensor>>
+WeightEvaluator::evaluate(Value value) {
+  if (auto cached = values.lookup(value))
+    return cached;
+  WeightExpressionOpInterface expression;
+  MOE_ASSIGN_OR_RETURN(expression, expressionOf(value));
+  llvm::Expected<HostTensor> computed = compute(expression);
+  if (!computed)
+    return computed.takeError();
+  auto result = std::make_shared<const HostTensor>(std::move(*computed));
+  values[value] = result;
+  return result;
 }
 
 llvm::Expected<HostTensor> WeightEvaluator::compute(Operation *op) {
-  auto resultType = cast<RankedTensorType>(op->getResult(0).getType());
-  HostTensor result;
-  result.shape.assign(resultType.getShape().begin(),
-                      resultType.getShape().end());
-  auto operand = [&](unsigned i) { return evaluate(op->getOperand(i)); };
+  auto expression = cast<WeightExpressionOpInterface>(op);
+  Value value = op->getResult(0);
+  HostTensor result(cast<RankedTensorType>(value.getType()).getShape());
+  if (expression.isWeightView()) {
+    MOE_RETURN_IF_ERROR(read(value, 0, result.data.size(), result.data.data()));
+    return result;
+  }
+  std::vector<std::shared_ptr<const HostTensor>> operands;
+  SmallVector<const HostTensor *> inputs;
+  for (Value operand : op->getOperands()) {
+    std::shared_ptr<const HostTensor> input;
+    MOE_ASSIGN_OR_RETURN(input, evaluate(operand));
+    inputs.push_back(input.get());
+    operands.push_back(std::move(input));
+  }
+  MOE_RETURN_IF_ERROR(expression.computeWeight(inputs, result));
+  return result;
+}
 
-  if (auto param = dyn_cast<ParamOp>(op)) {
-    StoredParam stored;
-    MOE_ASSIGN_OR_RETURN(stored, locate(param));
-    return readParam(param, stored);
+llvm::Error WeightEvaluator::readStored(Operation *op, uint64_t offset,
+                                        uint64_t count, float *dest) {
+  auto param = dyn_cast<ParamOp>(op);
+  if (!param)
+    return makeError(formatOp(op) +
+                     " maps elements onto a stored tensor but is not a "
+                     "moe.param");
+  StoredParam stored;
+  MOE_ASSIGN_OR_RETURN(stored, locate(param));
+  return stored.checkpoint->readF32(param.getKey(), offset,
+                                    {dest, size_t(count)});
+}
+
+llvm::Error WeightEvaluator::read(Value value, uint64_t offset, uint64_t count,
+                                  float *dest) {
+  WeightExpressionOpInterface expression;
+  MOE_ASSIGN_OR_RETURN(expression, expressionOf(value));
+  uint64_t elements = numElementsOf(value);
+  if (offset > elements || count > elements - offset)
+    return makeError(formatOp(expression) + ": cannot read elements [" +
+                     Twine(offset) + ", " + Twine(offset + count) +
+                     ") of a weight of " + Twine(elements));
+  if (!expression.isWeightView()) {
+    std::shared_ptr<const HostTensor> whole;
+    MOE_ASSIGN_OR_RETURN(whole, evaluate(value));
+    std::memcpy(dest, whole->data.data() + offset, count * sizeof(float));
+    return llvm::Error::success();
   }
-  if (isa<StackOp, AverageOp>(op)) {
-    std::vector<std::shared_ptr<const HostTensor>> inputs;
-    for (unsigned i = 0; i < op->getNumOperands(); ++i) {
-      auto input = operand(i);
-      if (!input)
-        return input.takeError();
-      inputs.push_back(*input);
-    }
-    if (isa<StackOp>(op)) {
-      for (const auto &input : inputs)
-        llvm::append_range(result.data, input->data);
-      return result;
-    }
-    std::vector<double> sum(inputs.front()->data.size(), 0.0);
-    for (const auto &input : inputs)
-      for (size_t i = 0; i < sum.size(); ++i)
-        sum[i] += input->data[i];
-    result.data.resize(sum.size());
-    for (size_t i = 0; i < sum.size(); ++i)
-      result.data[i] = float(sum[i] / double(inputs.size()));
-    return result;
-  }
-  int64_t count = result.numElements();
-  if (auto normal = dyn_cast<RandomNormalOp>(op)) {
-    result.data.resize(count);
-    double mean = normal.getMean().convertToDouble();
-    double std = normal.getStd().convertToDouble();
-    for (int64_t i = 0; i < count; ++i)
-      result.data[i] =
-          float(mean + std * weights::normalAt(normal.getSeed(), i));
-    return result;
-  }
-  if (auto uniform = dyn_cast<RandomUniformOp>(op)) {
-    result.data.resize(count);
-    double low = uniform.getLow().convertToDouble();
-    double high = uniform.getHigh().convertToDouble();
-    for (int64_t i = 0; i < count; ++i)
-      result.data[i] =
-          float(low + (high - low) * weights::uniformAt(uniform.getSeed(), i));
-    return result;
-  }
-  if (isa<NormalizeRowsOp>(op)) {
-    auto input = operand(0);
-    if (!input)
-      return input.takeError();
-    result.data = (*input)->data;
-    normalizeRows(result.data, result.shape.back());
-    return result;
-  }
-  if (auto prototypes = dyn_cast<EmbeddingPrototypesOp>(op)) {
-    auto table = operand(0);
-    if (!table)
-      return table.takeError();
-    int64_t hidden = (*table)->shape[1];
-    for (Attribute attr : prototypes.getTokenIds()) {
-      std::vector<double> row(hidden, 0.0);
-      for (int64_t id : cast<DenseI64ArrayAttr>(attr).asArrayRef()) {
-        std::vector<float> embedding((*table)->data.begin() + id * hidden,
-                                     (*table)->data.begin() +
-                                         (id + 1) * hidden);
-        normalizeRows(embedding, hidden);
-        for (int64_t i = 0; i < hidden; ++i)
-          row[i] += embedding[i];
-      }
-      for (double value : row)
-        result.data.push_back(float(value));
-    }
-    normalizeRows(result.data, hidden);
-    return result;
-  }
-  if (auto constant = dyn_cast<arith::ConstantOp>(op)) {
-    auto dense = cast<DenseElementsAttr>(constant.getValue());
-    for (const APFloat &value : dense.getValues<APFloat>())
-      result.data.push_back(float(value.convertToDouble()));
-    if (dense.isSplat())
-      result.data.assign(count, result.data.front());
-    return result;
-  }
-  if (auto extract = dyn_cast<tensor::ExtractSliceOp>(op)) {
-    if (!extract.getOffsets().empty() || !extract.getSizes().empty() ||
-        !extract.getStrides().empty())
-      return makeError(formatOp(op) + " has dynamic offsets or sizes");
-    auto input = operand(0);
-    if (!input)
-      return input.takeError();
-    return slice(**input, extract.getStaticOffsets(), extract.getStaticSizes(),
-                 extract.getStaticStrides(), result.shape);
-  }
-  if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(op)) {
-    auto input = operand(0);
-    if (!input)
-      return input.takeError();
-    result.data = (*input)->data;
-    return result;
-  }
-  return makeError(formatOp(op) + " cannot be evaluated as a weight");
+  return expression.mapElements(
+      offset, count, [&](const WeightPiece &piece) -> llvm::Error {
+        MOE_RETURN_IF_ERROR(
+            piece.operand
+                ? read(piece.operand, piece.offset, piece.count, dest)
+                : readStored(expression, piece.offset, piece.count, dest));
+        dest += piece.count;
+        return llvm::Error::success();
+      });
+}
+
+llvm::Expected<std::optional<StoredRange>>
+WeightEvaluator::storedRange(Value value, uint64_t offset, uint64_t count) {
+  WeightExpressionOpInterface expression;
+  MOE_ASSIGN_OR_RETURN(expression, expressionOf(value));
+  if (!expression.isWeightView())
+    return std::nullopt;
+  SmallVector<WeightPiece, 2> pieces;
+  MOE_RETURN_IF_ERROR(expression.mapElements(
+      offset, count, [&](const WeightPiece &piece) -> llvm::Error {
+        pieces.push_back(piece);
+        return llvm::Error::success();
+      }));
+  if (pieces.size() != 1)
+    return std::nullopt;
+  const WeightPiece &piece = pieces.front();
+  if (piece.operand)
+    return storedRange(piece.operand, piece.offset, piece.count);
+  auto param = dyn_cast<ParamOp>(expression.getOperation());
+  if (!param)
+    return std::nullopt;
+  StoredParam stored;
+  MOE_ASSIGN_OR_RETURN(stored, locate(param));
+  const weights::SafeTensorsFile *file =
+      stored.checkpoint->fileOf(param.getKey());
+  return StoredRange{stored.file.str(),
+                     file->dataOffset() + stored.info->begin +
+                         piece.offset * weights::dtypeSize(stored.info->dtype),
+                     stored.info->dtype};
 }

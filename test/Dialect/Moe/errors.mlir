@@ -20,6 +20,21 @@ func.func @unknown_attr() attributes {moe.colour = "red"} { return }
 
 // -----
 
+// expected-error @+1 {{'moe.name' of argument #0 must be a string attribute}}
+func.func @name_arg(%ids: tensor<?x?xi64> {moe.name = 3 : i64}) { return }
+
+// -----
+
+// expected-error @+1 {{'moe.weight' of argument #1 must be a non-negative integer attribute}}
+func.func @weight_arg(%ids: tensor<?x?xi64>, %w: tensor<4xf32> {moe.weight = -1 : i64}) { return }
+
+// -----
+
+// expected-error @+1 {{unknown moe dialect argument attribute 'moe.colour'}}
+func.func @unknown_arg(%ids: tensor<?x?xi64> {moe.colour}) { return }
+
+// -----
+
 // expected-error @+1 {{rope scaling factor must be positive, got 0}}
 func.func @rope_factor() attributes {r = #moe.rope_scaling<kind = linear, factor = 0.0>} { return }
 

@@ -1,7 +1,7 @@
 //===- HFConfig.h - Hugging Face decoder configurations ---------*- C++ -*-===//
 
-#ifndef MOE_IMPORT_HFCONFIG_H
-#define MOE_IMPORT_HFCONFIG_H
+#ifndef MOE_FORMATS_HF_HFCONFIG_H
+#define MOE_FORMATS_HF_HFCONFIG_H
 
 #include "moe/Dialect/MoeDialect.h"
 
@@ -86,4 +86,4 @@ std::optional<std::string> findIncompatibility(const DecoderConfig &base,
 
 } // namespace mlir::moe
 
-#endif // MOE_IMPORT_HFCONFIG_H
+#endif // MOE_FORMATS_HF_HFCONFIG_H

@@ -1,10 +1,11 @@
-//===- ModelFunctions.cpp - Working with model functions ------------------===//
+//===- ModelFunctions.cpp - The model functions of a module ---------------===//
 
-#include "moe/Transforms/ModelFunctions.h"
+#include "moe/Analysis/ModelFunctions.h"
+
+#include "moe/Support/Errors.h"
 
 #include "moe/Dialect/MoeOps.h"
 
-#include "mlir/IR/Builders.h"
 #include "llvm/ADT/DenseMap.h"
 
 using namespace mlir;
@@ -16,6 +17,40 @@ SmallVector<func::FuncOp> mlir::moe::getModelFunctions(ModuleOp module) {
     if (func->hasAttr(MoeDialect::getScopeAttrName()))
       functions.push_back(func);
   return functions;
+}
+
+llvm::Expected<func::FuncOp> mlir::moe::pickModelFunction(ModuleOp module,
+                                                          StringRef name,
+                                                          StringRef option) {
+  SmallVector<func::FuncOp> defined;
+  for (auto func : module.getOps<func::FuncOp>())
+    if (!func.isExternal())
+      defined.push_back(func);
+  auto list = [&](ArrayRef<func::FuncOp> functions) {
+    std::string text;
+    for (func::FuncOp func : functions)
+      text += (text.empty() ? "@" : ", @") + func.getSymName().str();
+    return text;
+  };
+  if (!name.empty()) {
+    for (func::FuncOp func : defined)
+      if (func.getSymName() == name)
+        return func;
+    return makeError(
+        option + ": no function named '" + name + "'" +
+        (defined.empty() ? "" : " (functions: " + list(defined) + ")"));
+  }
+  SmallVector<func::FuncOp> models = getModelFunctions(module);
+  if (models.size() == 1)
+    return models.front();
+  if (models.empty() && defined.size() == 1)
+    return defined.front();
+  if (models.empty() && defined.empty())
+    return makeError("the module has no function");
+  ArrayRef<func::FuncOp> candidates = models.empty() ? defined : models;
+  return makeError("the module has " + Twine(candidates.size()) +
+                   (models.empty() ? " functions" : " model functions") + " (" +
+                   list(candidates) + "): choose one with " + option);
 }
 
 FailureOr<func::FuncOp> mlir::moe::lookupModelFunction(ModuleOp module,
@@ -130,53 +165,4 @@ LogicalResult mlir::moe::verifySameStructure(func::FuncOp base,
     record(otherResults, theirs, i);
   }
   return success();
-}
-
-Value WeightCloner::clone(OpBuilder &builder, Value value) {
-  Block *destination = builder.getInsertionBlock();
-  if (value.getParentBlock() == destination)
-    return value;
-  if (Value mapped = mapping.lookupOrNull(value))
-    return mapped;
-  Operation *op = value.getDefiningOp();
-  for (Value operand : op->getOperands())
-    clone(builder, operand);
-  Operation *copy = builder.clone(*op, mapping);
-  return copy->getResult(cast<OpResult>(value).getResultNumber());
-}
-
-void mlir::moe::decomposeFfn(FfnOp op) {
-  OpBuilder builder(op);
-  LayerTagger tagger(getLayerIndex(op).value_or(-1));
-  builder.setListener(&tagger);
-  Location loc = op.getLoc();
-  auto project = [&](Value input, Value weight, Value bias) -> Value {
-    auto inputType = cast<RankedTensorType>(input.getType());
-    SmallVector<int64_t> shape(inputType.getShape());
-    shape.back() = cast<RankedTensorType>(weight.getType()).getShape()[0];
-    return LinearOp::create(
-        builder, loc, RankedTensorType::get(shape, inputType.getElementType()),
-        input, weight, bias);
-  };
-  // The importer's order (gate, up, down), so that functions decomposed
-  // either way keep one structure.
-  Value gate;
-  if (op.getGate())
-    gate = project(op.getInput(), op.getGate(), op.getGateBias());
-  Value up = project(op.getInput(), op.getUp(), op.getUpBias());
-  Value middle =
-      gate ? GluOp::create(builder, loc, gate, up, op.getActivation())
-                 .getResult()
-           : ActivationOp::create(builder, loc, up, op.getActivation())
-                 .getResult();
-  Value down = project(middle, op.getDown(), op.getDownBias());
-  op.getResult().replaceAllUsesWith(down);
-  op.erase();
-}
-
-std::string mlir::moe::getLinearModulePath(Value weight) {
-  auto param = weight.getDefiningOp<ParamOp>();
-  if (!param || param.getIndexAttr() || !param.getKey().ends_with(".weight"))
-    return "";
-  return param.getKey().drop_back(strlen(".weight")).str();
 }

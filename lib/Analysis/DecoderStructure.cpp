@@ -7,7 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "moe/Export/DecoderStructure.h"
+#include "moe/Analysis/DecoderStructure.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 
@@ -16,18 +16,6 @@ using namespace mlir::moe;
 
 static int64_t dim(Value value, unsigned index) {
   return cast<RankedTensorType>(value.getType()).getShape()[index];
-}
-
-bool RoutedExperts::weightsSumToOne() const {
-  return gateless() ||
-         (scoring == Scoring::softmax &&
-          (renormalize || !scoreBeforeTopK || topK == numExperts));
-}
-
-int64_t RoutedExperts::intermediateSize() const { return dim(up, 1); }
-
-int64_t RoutedExperts::sharedIntermediateSize() const {
-  return dim(sharedUp, 0);
 }
 
 int64_t DenseFfn::intermediateSize() const { return dim(up, 0); }
@@ -48,7 +36,6 @@ private:
   LogicalResult matchAttention(Value branch, Value layerInput,
                                DecoderLayer &layer);
   LogicalResult matchFfn(Value branch, Value residual, DecoderLayer &layer);
-  LogicalResult matchGating(ExpertsOp experts, RoutedExperts &routed);
 
   func::FuncOp func;
 };
@@ -221,69 +208,12 @@ LogicalResult DecoderMatcher::matchFfn(Value branch, Value residual,
     return success();
   }
 
-  RoutedExperts routed;
-  routed.op = op;
-  if (auto experts = dyn_cast<ExpertsOp>(op)) {
-    routed.gate = experts.getGate();
-    routed.up = experts.getUp();
-    routed.down = experts.getDown();
-    routed.sharedGate = experts.getSharedGate();
-    routed.sharedUp = experts.getSharedUp();
-    routed.sharedDown = experts.getSharedDown();
-    routed.sharedExpertGate = experts.getSharedExpertGate();
-    routed.activation = experts.getActivation();
-    if (failed(matchGating(experts, routed)))
-      return failure();
-  } else {
-    auto fused = cast<FusedMoeOp>(op);
-    routed.router = fused.getRouter();
-    routed.routerBias = fused.getRouterBias();
-    routed.routerInput = fused.getInput();
-    routed.gate = fused.getGate();
-    routed.up = fused.getUp();
-    routed.down = fused.getDown();
-    routed.sharedGate = fused.getSharedGate();
-    routed.sharedUp = fused.getSharedUp();
-    routed.sharedDown = fused.getSharedDown();
-    routed.sharedExpertGate = fused.getSharedExpertGate();
-    routed.activation = fused.getActivation();
-    routed.topK = fused.getK();
-    routed.scoring = fused.getScoring();
-    routed.scoreBeforeTopK = fused.getScoreBeforeTopk();
-    routed.renormalize = fused.getRenormalize();
-    routed.noiseStd = fused.getNoiseStd().convertToDouble();
-  }
-  routed.numExperts = dim(routed.up, 0);
-  if (routed.gateless())
-    routed.topK = routed.numExperts;
+  std::optional<RoutedExperts> routed = getRoutedExperts(op);
+  if (routed->routing == RoutedExperts::Routing::Other)
+    return mismatch(op->getOperand(1),
+                    "the gating of the experts (a moe.uniform_gating, or a "
+                    "moe.topk_gating of a moe.router)");
   layer.routed = std::move(routed);
-  return success();
-}
-
-LogicalResult DecoderMatcher::matchGating(ExpertsOp experts,
-                                          RoutedExperts &routed) {
-  Value weights = experts.getWeights();
-  if (auto uniform = weights.getDefiningOp<UniformGatingOp>()) {
-    if (experts.getIndices() != uniform.getIndices())
-      return mismatch(experts.getIndices(),
-                      "the indices of the moe.uniform_gating");
-    return success();
-  }
-  auto gating = weights.getDefiningOp<TopKGatingOp>();
-  if (!gating || experts.getIndices() != gating.getIndices())
-    return mismatch(weights, "the gating of the experts (a moe.topk_gating "
-                             "or moe.uniform_gating)");
-  auto router = gating.getLogits().getDefiningOp<RouterOp>();
-  if (!router)
-    return mismatch(gating.getLogits(), "router logits (a moe.router)");
-  routed.router = router.getWeight();
-  routed.routerBias = router.getBias();
-  routed.routerInput = router.getInput();
-  routed.topK = gating.getK();
-  routed.scoring = gating.getScoring();
-  routed.scoreBeforeTopK = gating.getScoreBeforeTopk();
-  routed.renormalize = gating.getRenormalize();
-  routed.noiseStd = gating.getNoiseStd().convertToDouble();
   return success();
 }
 

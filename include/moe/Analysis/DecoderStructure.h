@@ -7,10 +7,10 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef MOE_EXPORT_DECODERSTRUCTURE_H
-#define MOE_EXPORT_DECODERSTRUCTURE_H
+#ifndef MOE_ANALYSIS_DECODERSTRUCTURE_H
+#define MOE_ANALYSIS_DECODERSTRUCTURE_H
 
-#include "moe/Dialect/MoeOps.h"
+#include "moe/Analysis/RoutedExperts.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
@@ -18,38 +18,6 @@
 #include <vector>
 
 namespace mlir::moe {
-
-/// The routed FFN of a layer (a moe.experts with its gating, or a
-/// moe.fused_moe), reduced to what standard MoE checkpoints describe.
-struct RoutedExperts {
-  Operation *op = nullptr;
-  /// `[E, H]` router weight and optional bias; both null for gate-less
-  /// routing (every expert with weight 1/E).
-  Value router, routerBias;
-  /// What the router reads: the FFN input, unless the gating is global.
-  Value routerInput;
-  int64_t numExperts = 0;
-  /// Experts per token (E when gate-less).
-  int64_t topK = 0;
-  Scoring scoring = Scoring::softmax;
-  bool scoreBeforeTopK = true;
-  bool renormalize = false;
-  double noiseStd = 0.0;
-  /// Stacked expert weights: `[E, I, H]`, `[E, I, H]`, `[E, H, I]`.
-  Value gate, up, down;
-  /// The shared expert, if any, and its `[1, H]` sigmoid gate (null for an
-  /// always-on expert).
-  Value sharedGate, sharedUp, sharedDown, sharedExpertGate;
-  Activation activation = Activation::silu;
-
-  bool gateless() const { return !router; }
-  /// Whether the k gate weights of a softmax router sum to one:
-  /// renormalised, softmax after top-k (the same function), all E experts
-  /// chosen, or gate-less.
-  bool weightsSumToOne() const;
-  int64_t intermediateSize() const;
-  int64_t sharedIntermediateSize() const;
-};
 
 /// A dense FFN (moe.ffn without biases).
 struct DenseFfn {
@@ -97,4 +65,4 @@ FailureOr<Decoder> matchDecoder(func::FuncOp func);
 
 } // namespace mlir::moe
 
-#endif // MOE_EXPORT_DECODERSTRUCTURE_H
+#endif // MOE_ANALYSIS_DECODERSTRUCTURE_H

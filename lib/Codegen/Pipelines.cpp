@@ -1,7 +1,8 @@
 //===- Pipelines.cpp - From moe IR to LLVM --------------------------------===//
 
-#include "moe/Conversion/Pipelines.h"
+#include "moe/Codegen/Pipelines.h"
 
+#include "moe/Codegen/Passes.h"
 #include "moe/Conversion/Passes.h"
 #include "moe/Transforms/Passes.h"
 
@@ -34,13 +35,14 @@ static void addBufferization(OpPassManager &pm) {
 template <typename Derived>
 static moe::LowerMoeKernelsOptions
 kernelOptions(const moe::RoutingKernelOptions<Derived> &options,
-              StringRef target) {
+              moe::KernelTarget target) {
   moe::LowerMoeKernelsOptions kernels;
-  kernels.target = target.str();
-  kernels.blockM = options.blockM;
-  kernels.blockN = options.blockN;
-  kernels.blockK = options.blockK;
-  kernels.threads = options.threads;
+  kernels.target = target;
+  moe::KernelTiles tiles = options.tiles();
+  kernels.blockM = tiles.blockM;
+  kernels.blockN = tiles.blockN;
+  kernels.blockK = tiles.blockK;
+  kernels.threads = tiles.threads;
   kernels.mma = options.mma;
   return kernels;
 }
@@ -51,11 +53,12 @@ void mlir::moe::buildLowerToLLVMPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
   LowerToLinalgOptions lowering;
   lowering.strategy = options.strategy;
-  if (options.strategy == "kernels") {
+  if (options.strategy == moe::RoutedStrategy::kernels) {
     // The routing and grouped-GEMM kernels of the GPU path, run as loops.
     pm.addPass(createFuseGating());
-    pm.addPass(createLowerMoeKernels(kernelOptions(options, "cpu")));
-    lowering.strategy = "sparse";
+    pm.addPass(
+        createLowerMoeKernels(kernelOptions(options, moe::KernelTarget::cpu)));
+    lowering.strategy = moe::RoutedStrategy::sparse;
   }
   pm.addPass(createLowerToLinalg(lowering));
   // Residual additions are arith on tensors.
@@ -111,12 +114,13 @@ void mlir::moe::buildLowerToGPUPipeline(OpPassManager &pm,
   pm.addPass(createStripWeights());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createFuseGating());
-  pm.addPass(createLowerMoeKernels(kernelOptions(options, "gpu")));
+  pm.addPass(
+      createLowerMoeKernels(kernelOptions(options, moe::KernelTarget::gpu)));
   // Routed experts the kernels leave (gate-less, shared experts, gatings
   // shared by layers) as dense linalg: the sparse form counts tokens on the
   // host.
   LowerToLinalgOptions lowering;
-  lowering.strategy = "dense";
+  lowering.strategy = moe::RoutedStrategy::dense;
   pm.addPass(createLowerToLinalg(lowering));
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());

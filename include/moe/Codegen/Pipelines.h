@@ -1,45 +1,53 @@
 //===- Pipelines.h - From moe IR to LLVM ------------------------*- C++ -*-===//
 
-#ifndef MOE_CONVERSION_PIPELINES_H
-#define MOE_CONVERSION_PIPELINES_H
+#ifndef MOE_CODEGEN_PIPELINES_H
+#define MOE_CODEGEN_PIPELINES_H
+
+#include "moe/Dialect/MoeOptionValues.h"
 
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
 
 namespace mlir::moe {
 
-/// The options of the routing and grouped-GEMM kernels
-/// (moe-lower-moe-kernels), which both pipelines take.
+/// The tiles of the routing and grouped-GEMM kernels (moe-lower-moe-kernels).
+struct KernelTiles {
+#define MOE_KERNEL_TILE_OPTION(field, flag, toolFlag, value, help)             \
+  int64_t field = value;
+#include "moe/Codegen/KernelTileOptions.def"
+};
+
+/// The options of the routing and grouped-GEMM kernels, which both
+/// pipelines take.
 template <typename Derived>
 struct RoutingKernelOptions : public PassPipelineOptions<Derived> {
-  detail::PassOptions::Option<int64_t> blockM{
-      *this, "block-m", llvm::cl::desc("Rows per grouped-GEMM block"),
-      llvm::cl::init(16)};
-  detail::PassOptions::Option<int64_t> blockN{
-      *this, "block-n", llvm::cl::desc("Columns per grouped-GEMM block"),
-      llvm::cl::init(64)};
-  detail::PassOptions::Option<int64_t> blockK{
-      *this, "block-k", llvm::cl::desc("Reduction step in shared memory"),
-      llvm::cl::init(16)};
-  detail::PassOptions::Option<int64_t> threads{
-      *this, "threads", llvm::cl::desc("Threads per kernel block"),
-      llvm::cl::init(256)};
-  detail::PassOptions::Option<std::string> mma{
+#define MOE_KERNEL_TILE_OPTION(field, flag, toolFlag, value, help)             \
+  ::mlir::detail::PassOptions::Option<int64_t> field{                          \
+      *this, flag, llvm::cl::desc(help), llvm::cl::init(value)};
+#include "moe/Codegen/KernelTileOptions.def"
+  ::mlir::detail::PassOptions::Option<MmaKind> mma{
       *this, "mma",
-      llvm::cl::desc("GEMM inner products of the routing kernels: none "
-                     "(f32 multiply-adds) or tf32 (tensor-core mma.sync, "
-                     "TF32 operands, f32 accumulation)"),
-      llvm::cl::init("none")};
+      llvm::cl::desc("GEMM inner products of the routing kernels"),
+      mmaKindValues(), llvm::cl::init(MmaKind::none)};
+
+  KernelTiles tiles() const {
+    KernelTiles result;
+#define MOE_KERNEL_TILE_OPTION(field, flag, toolFlag, value, help)             \
+  result.field = field;
+#include "moe/Codegen/KernelTileOptions.def"
+    return result;
+  }
+  void setTiles(const KernelTiles &tiles) {
+#define MOE_KERNEL_TILE_OPTION(field, flag, toolFlag, value, help)             \
+  field = tiles.field;
+#include "moe/Codegen/KernelTileOptions.def"
+  }
 };
 
 struct LowerToLLVMOptions : public RoutingKernelOptions<LowerToLLVMOptions> {
-  Option<std::string> strategy{
-      *this, "strategy",
-      llvm::cl::desc("Routed experts: sparse (group tokens by expert), "
-                     "dense (every expert, masked by the gates) or kernels "
-                     "(fused ops through the GPU routing and grouped-GEMM "
-                     "kernels, run as loops; the kernel options apply)"),
-      llvm::cl::init("sparse")};
+  Option<RoutedStrategy> strategy{
+      *this, "strategy", llvm::cl::desc("How routed experts run"),
+      cpuStrategyValues(), llvm::cl::init(RoutedStrategy::sparse)};
   Option<bool> vectorize{*this, "vectorize",
                          llvm::cl::desc("Tile and vectorise contractions"),
                          llvm::cl::init(true)};
@@ -80,4 +88,4 @@ void registerMoePipelines();
 
 } // namespace mlir::moe
 
-#endif // MOE_CONVERSION_PIPELINES_H
+#endif // MOE_CODEGEN_PIPELINES_H

@@ -1,6 +1,6 @@
 //===- ApproximateMath.cpp - Polynomial approximations of math ops --------===//
 
-#include "moe/Transforms/Passes.h"
+#include "moe/Codegen/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -14,7 +14,7 @@
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_APPROXIMATEMATH
-#include "moe/Passes.h.inc"
+#include "moe/CodegenPasses.h.inc"
 } // namespace mlir::moe
 
 using namespace mlir;

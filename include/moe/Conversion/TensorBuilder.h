@@ -7,8 +7,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef MOE_LIB_CONVERSION_MOETOLINALG_TENSORBUILDER_H
-#define MOE_LIB_CONVERSION_MOETOLINALG_TENSORBUILDER_H
+#ifndef MOE_CONVERSION_TENSORBUILDER_H
+#define MOE_CONVERSION_TENSORBUILDER_H
 
 #include "moe/Dialect/MoeOps.h"
 
@@ -96,4 +96,4 @@ Value buildNormalSample(OpBuilder &b, Location loc, uint64_t seed, Value index);
 
 } // namespace mlir::moe
 
-#endif // MOE_LIB_CONVERSION_MOETOLINALG_TENSORBUILDER_H
+#endif // MOE_CONVERSION_TENSORBUILDER_H

@@ -1,6 +1,6 @@
 //===- HFConfig.cpp - Hugging Face decoder configurations -----------------===//
 
-#include "moe/Import/HFConfig.h"
+#include "moe/Formats/HF/HFConfig.h"
 #include "moe/Support/Errors.h"
 
 #include "llvm/ADT/StringSwitch.h"

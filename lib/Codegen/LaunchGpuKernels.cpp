@@ -1,6 +1,6 @@
 //===- LaunchGpuKernels.cpp - Kernel launches and device buffers ----------===//
 
-#include "moe/Conversion/Passes.h"
+#include "moe/Codegen/Passes.h"
 #include "moe/Dialect/MoeDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -12,7 +12,7 @@
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_LAUNCHGPUKERNELS
-#include "moe/ConversionPasses.h.inc"
+#include "moe/CodegenPasses.h.inc"
 } // namespace mlir::moe
 
 using namespace mlir;

@@ -1,6 +1,6 @@
 //===- TileAndVectorize.cpp - Tiled, vectorised contractions --------------===//
 
-#include "moe/Transforms/Passes.h"
+#include "moe/Codegen/Passes.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -16,7 +16,7 @@
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_TILEANDVECTORIZE
-#include "moe/Passes.h.inc"
+#include "moe/CodegenPasses.h.inc"
 } // namespace mlir::moe
 
 using namespace mlir;

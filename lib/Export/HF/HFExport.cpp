@@ -1,0 +1,205 @@
+//===- HFExport.cpp - Export to Hugging Face MoE checkpoints --------------===//
+//
+// The export: pick the function, match it as a decoder, choose the layout
+// (Layout.cpp), plan its tensors (TensorPlan.cpp), and write config.json,
+// the base's tokenizer and generation files and the safetensors shards into
+// a staged directory that is renamed into place once complete.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Export/HFExport.h"
+
+#include "Layout.h"
+#include "TensorPlan.h"
+
+#include "moe/Analysis/ModelFunctions.h"
+#include "moe/Formats/HF/CompanionFiles.h"
+#include "moe/Formats/HF/ConfigWriter.h"
+#include "moe/Formats/HF/TensorNames.h"
+#include "moe/Support/ByteSize.h"
+#include "moe/Support/Errors.h"
+#include "moe/Support/ProgressBar.h"
+#include "moe/Support/StagedOutput.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+using namespace mlir::moe::hf_export;
+using weights::DType;
+
+/// Refuses a destination that is a file, or a non-empty directory without
+/// `force`. Returns whether publishing may replace what is there: with
+/// `force`, or when it is an empty directory.
+static llvm::Expected<bool> checkDestination(StringRef destination,
+                                             bool force) {
+  if (destination.empty())
+    return makeError("--export-hf needs an output directory (-o DIR)");
+  llvm::sys::fs::file_status status;
+  if (llvm::sys::fs::status(destination, status))
+    return force;
+  if (status.type() != llvm::sys::fs::file_type::directory_file)
+    return makeError(destination + ": exists and is not a directory");
+  std::error_code ec;
+  llvm::sys::fs::directory_iterator it(destination, ec);
+  if (ec)
+    return makeError(destination + ": " + ec.message());
+  bool empty = it == llvm::sys::fs::directory_iterator();
+  if (!empty && !force)
+    return makeError(destination +
+                     ": directory is not empty (--force replaces it)");
+  return true;
+}
+
+/// Refuses to replace a directory that holds a checkpoint the export reads
+/// (with --force, the export would delete it once written).
+static llvm::Error checkNotASource(ModuleOp module, StringRef destination) {
+  SmallString<256> target;
+  if (llvm::sys::fs::real_path(destination, target))
+    return llvm::Error::success();
+  for (ScopeOp scope : module.getOps<ScopeOp>()) {
+    SmallString<256> source;
+    if (llvm::sys::fs::real_path(scope.getPath(), source))
+      continue;
+    if (source == target || StringRef(source).starts_with((target + "/").str()))
+      return makeError(destination + ": holds the checkpoint of scope '" +
+                       scope.getSymName() +
+                       "', which the export reads; choose another directory");
+  }
+  return llvm::Error::success();
+}
+
+/// The dtype of the exported tensors: the option's, or the base's stored
+/// dtype (of its embedding table).
+static FailureOr<DType>
+exportDType(ExportDType option, weights::Checkpoint &base, ModuleOp module) {
+  switch (option) {
+  case ExportDType::f32:
+    return DType::F32;
+  case ExportDType::bf16:
+    return DType::BF16;
+  case ExportDType::f16:
+    return DType::F16;
+  case ExportDType::automatic:
+    break;
+  }
+  std::string embedding = hf::weightKey(hf::kEmbedTokens);
+  const weights::TensorInfo *info = base.find(embedding);
+  if (!info)
+    return mlir::emitError(module.getLoc())
+           << base.path() << ": no tensor '" << embedding
+           << "' to take the dtype of (choose one with --export-dtype)";
+  return info->dtype;
+}
+
+LogicalResult mlir::moe::exportHuggingFace(ModuleOp module,
+                                           const HFExportOptions &options,
+                                           llvm::raw_ostream &summary) {
+  auto fail = [&](llvm::Error error) {
+    mlir::emitError(module.getLoc()) << llvm::toString(std::move(error));
+    return failure();
+  };
+  llvm::Expected<bool> replace =
+      checkDestination(options.outputDir, options.force);
+  if (!replace)
+    return fail(replace.takeError());
+  if (llvm::Error error = checkNotASource(module, options.outputDir))
+    return fail(std::move(error));
+
+  llvm::Expected<func::FuncOp> func =
+      pickModelFunction(module, options.function, "--export-func");
+  if (!func)
+    return fail(func.takeError());
+  if (failed(refuseUnstructuredFeatures(*func)))
+    return failure();
+  FailureOr<Decoder> decoder = matchDecoder(*func);
+  if (failed(decoder))
+    return failure();
+
+  auto scopeRef =
+      (*func)->getAttrOfType<FlatSymbolRefAttr>(MoeDialect::getScopeAttrName());
+  auto baseScope =
+      scopeRef ? module.lookupSymbol<ScopeOp>(scopeRef.getAttr()) : ScopeOp();
+  if (!baseScope || baseScope.getFormat() != ScopeFormat::huggingface)
+    return mlir::emitError(func->getLoc())
+           << "the moe.scope of @" << (*func).getSymName()
+           << " must name the Hugging Face checkpoint of its base model";
+  SmallString<256> configPath(baseScope.getPath());
+  llvm::sys::path::append(configPath, "config.json");
+  llvm::Expected<DecoderConfig> baseConfig = readDecoderConfig(configPath);
+  if (!baseConfig)
+    return fail(baseConfig.takeError());
+  FailureOr<LayoutChoice> choice = chooseLayout(*decoder, *baseConfig);
+  if (failed(choice))
+    return failure();
+
+  WeightEvaluator headers(module);
+  llvm::Expected<weights::Checkpoint *> baseCheckpoint =
+      headers.checkpoint(baseScope.getSymName());
+  if (!baseCheckpoint)
+    return fail(baseCheckpoint.takeError());
+  FailureOr<DType> dtype = exportDType(options.dtype, **baseCheckpoint, module);
+  if (failed(dtype))
+    return failure();
+
+  CheckpointTensors tensors(module, *dtype);
+  llvm::Expected<std::vector<weights::TensorSource>> sources =
+      tensors.plan(*choice, *decoder);
+  if (!sources)
+    return fail(sources.takeError());
+  uint64_t totalBytes = 0;
+  for (const weights::TensorSource &source : *sources)
+    totalBytes += source.numBytes();
+  size_t tensorCount = sources->size();
+
+  llvm::Expected<StagedOutput> staged =
+      StagedOutput::create(llvm::sys::path::parent_path(options.outputDir),
+                           llvm::sys::path::filename(options.outputDir));
+  if (!staged)
+    return fail(staged.takeError());
+  if (llvm::Error error = staged->writeFile(
+          "config.json", hf::formatConfigJson(llvm::json::Value(buildConfig(
+                             *choice, *decoder, *baseConfig, *dtype)))))
+    return fail(std::move(error));
+  if (llvm::Error error = hf::copyCompanionFiles(baseScope.getPath(), *staged))
+    return fail(std::move(error));
+
+  weights::WriterOptions writer;
+  writer.maxShardBytes = options.maxShardBytes;
+  writer.metadata["format"] = "pt";
+  ProgressBar progress;
+  if (options.showProgress)
+    writer.progress = [&](uint64_t done, uint64_t total) {
+      progress.update(done, total);
+    };
+  if (llvm::Error error = weights::writeSafeTensorsCheckpoint(
+          staged->path(), std::move(*sources), writer)) {
+    // Name the files by where they were going, not by the staging area.
+    std::string message = llvm::toString(std::move(error));
+    std::string stagingPath = staged->path().str();
+    for (size_t at = message.find(stagingPath); at != std::string::npos;
+         at = message.find(stagingPath, at))
+      message.replace(at, stagingPath.size(), options.outputDir);
+    return mlir::emitError(module.getLoc()) << message;
+  }
+  if (llvm::Error error = staged->publishDirectory(*replace))
+    return fail(std::move(error));
+
+  uint64_t files = 0;
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(options.outputDir, ec), end;
+       !ec && it != end; it.increment(ec))
+    files += StringRef(it->path()).ends_with(".safetensors");
+  const UniformShape &shape = choice->shape;
+  summary << "exported @" << (*func).getSymName() << " as "
+          << architectureOf(choice->layout) << " to " << options.outputDir
+          << ": " << shape.numExperts << " experts, " << shape.topK
+          << " per token, " << decoder->layers.size() - shape.denseLayers.size()
+          << " of " << decoder->layers.size() << " layers routed; "
+          << tensorCount << " tensors, " << formatBytes(totalBytes) << " of "
+          << weights::dtypeName(*dtype) << " in " << files
+          << (files == 1 ? " file" : " files") << "\n";
+  return success();
+}
