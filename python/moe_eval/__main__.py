@@ -90,18 +90,27 @@ def _check_output(path):
         raise ModelError(f"{path}: directory {directory} does not exist")
 
 
-def _write_atomically(path, write):
-    """write(temporary path), then rename onto path: never a partial file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".moe-eval-",
-                                         suffix=os.path.splitext(path)[1])
-    os.close(handle)
+def _write_all(writers):
+    """Calls each write(temporary path) for its (path, write) pair, then
+    renames all onto their paths: never a partial output."""
+    staged = []
     try:
-        write(temporary)
-        os.replace(temporary, path)
+        for path, write in writers:
+            directory = os.path.dirname(os.path.abspath(path))
+            handle, temporary = tempfile.mkstemp(dir=directory, prefix=".moe-eval-",
+                                                 suffix=os.path.splitext(path)[1])
+            os.close(handle)
+            staged.append((temporary, path))
+            write(temporary)
     except BaseException:
-        os.unlink(temporary)
+        for temporary, _ in staged:
+            os.unlink(temporary)
         raise
+    umask = os.umask(0)
+    os.umask(umask)
+    for temporary, path in staged:
+        os.chmod(temporary, 0o666 & ~umask)   # mkstemp made it private
+        os.replace(temporary, path)
 
 
 def _is_moe(path, kind):
@@ -232,21 +241,24 @@ def run(args):
               "not comparable across them", file=sys.stderr)
 
     print(_table(report))
+    # Every output under a temporary name first, renamed once all exist.
+    writers = []
     if args.json:
         def write_json(temporary):
             with open(temporary, "w") as f:
                 json.dump(report, f, indent=1)
                 f.write("\n")
-        _write_atomically(args.json, write_json)
+        writers.append((args.json, write_json))
     if args.plot_perplexity or args.plot_routing:
         from . import plots
         if args.plot_perplexity:
-            _write_atomically(args.plot_perplexity,
-                              lambda t: plots.perplexity_bars(report, t))
+            writers.append((args.plot_perplexity,
+                            lambda t: plots.perplexity_bars(report, t)))
         if args.plot_routing:
             expert_names = args.expert_names.split(",") if args.expert_names else None
-            _write_atomically(args.plot_routing,
-                              lambda t: plots.routing_heatmaps(report, t, expert_names))
+            writers.append((args.plot_routing,
+                            lambda t: plots.routing_heatmaps(report, t, expert_names)))
+    _write_all(writers)
     return report
 
 

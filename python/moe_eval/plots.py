@@ -8,25 +8,32 @@ import numpy as np  # noqa: E402
 
 
 def perplexity_bars(report, path):
-    """Per-domain perplexity of every model side by side, plus the mean over
-    domains."""
+    """Per-domain perplexity of every model side by side (top), and the same
+    relative to the first model (bottom), plus the mean over domains."""
     domains = report["domains"] + ["mean"]
     models = report["models"]
+    values = np.array([[m["perplexity"][d] for d in report["domains"]] + [m["mean_perplexity"]]
+                       for m in models])
+    colours = plt.get_cmap("tab10" if len(models) <= 10 else "tab20").colors
     width = 0.8 / len(models)
-    figure, axes = plt.subplots(figsize=(max(6, 1.6 * len(domains) * max(1, len(models) / 4)), 4.2))
+    figure, (top, bottom) = plt.subplots(
+        2, 1, sharex=True, constrained_layout=True,
+        figsize=(max(7.0, 1.1 * len(domains) + 0.35 * len(domains) * len(models)), 6.5))
     positions = np.arange(len(domains))
+    relative = 100 * (values / values[0] - 1)
     for index, model in enumerate(models):
-        values = [model["perplexity"][d] for d in report["domains"]] + \
-                 [model["mean_perplexity"]]
-        bars = axes.bar(positions + (index - (len(models) - 1) / 2) * width,
-                        values, width, label=model["name"])
-        axes.bar_label(bars, fmt="%.2f", fontsize=6, rotation=90, padding=2)
-    axes.set_xticks(positions, domains)
-    axes.set_ylabel("perplexity (lower is better)")
-    axes.set_title("Held-out perplexity per domain")
-    axes.set_ylim(0, axes.get_ylim()[1] * 1.12)
-    axes.legend(fontsize=7, ncols=2)
-    figure.tight_layout()
+        offset = positions + (index - (len(models) - 1) / 2) * width
+        colour = colours[index % len(colours)]
+        bars = top.bar(offset, values[index], width, label=model["name"], color=colour)
+        top.bar_label(bars, fmt="%.2f", fontsize=6, rotation=90, padding=2)
+        bottom.bar(offset, relative[index], width, color=colour)
+    top.set_ylabel("perplexity (lower is better)")
+    top.set_ylim(0, values.max() * 1.15)
+    top.set_title("Held-out perplexity per domain")
+    bottom.axhline(0, color="black", linewidth=0.8)
+    bottom.set_ylabel(f"% vs {models[0]['name']}")
+    bottom.set_xticks(positions, domains)
+    figure.legend(loc="outside right center", fontsize=7)
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
@@ -36,15 +43,15 @@ def routing_heatmaps(report, path, expert_names=None):
     choices that went to each expert (x) in each routed layer (y)."""
     models = [m for m in report["models"] if m.get("routing")]
     domains = report["domains"]
+    layers = max(len(m["routing"][domains[0]]) for m in models)
     figure, axes = plt.subplots(
-        len(models), len(domains), squeeze=False,
-        figsize=(1.0 + 2.2 * len(domains), 0.6 + 0.12 * max(
-            len(m["routing"][domains[0]]) for m in models) * len(models) + 0.6 * len(models)))
+        len(models), len(domains), squeeze=False, constrained_layout=True,
+        figsize=(1.4 + 2.0 * len(domains), 0.5 + len(models) * (0.8 + 0.08 * layers)))
     image = None
     for row, model in enumerate(models):
         for column, domain in enumerate(domains):
-            layers = model["routing"][domain]
-            shares = np.array([entry["expert_share"] for entry in layers])
+            entries = model["routing"][domain]
+            shares = np.array([entry["expert_share"] for entry in entries])
             ax = axes[row][column]
             image = ax.imshow(shares, aspect="auto", cmap="viridis", vmin=0,
                               vmax=1, interpolation="nearest")
@@ -53,15 +60,13 @@ def routing_heatmaps(report, path, expert_names=None):
                      else [str(e) for e in range(experts)])
             ax.set_xticks(range(experts), names, fontsize=7,
                           rotation=45 if max(map(len, names)) > 3 else 0)
-            ticks = list(range(0, len(layers), max(1, len(layers) // 6)))
-            ax.set_yticks(ticks, [str(layers[t]["layer"]) for t in ticks],
-                          fontsize=7)
+            ticks = list(range(0, len(entries), max(1, len(entries) // 6)))
+            ax.set_yticks(ticks, [str(entries[t]["layer"]) for t in ticks], fontsize=7)
             if column == 0:
                 ax.set_ylabel(f"{model['name']}\nlayer", fontsize=8)
             if row == 0:
                 ax.set_title(domain, fontsize=9)
-    figure.colorbar(image, ax=axes, shrink=0.8,
-                    label="share of routing choices")
+    figure.colorbar(image, ax=axes, shrink=0.8, label="share of routing choices")
     figure.suptitle("Expert usage by domain and layer", fontsize=10)
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -175,7 +175,7 @@ def _load(mix):
     return model, tokenizer, stored_dtype
 
 
-def _write_routers(path, layout, trained, source, steps):
+def _write_routers(path, trained, source, steps):
     """The router=given file: f32 Mixtral-named tensors per trained layer."""
     from safetensors.torch import save_file
     tensors = {}
@@ -186,41 +186,60 @@ def _write_routers(path, layout, trained, source, steps):
         if site.shared_gate is not None:
             tensors[GIVEN_SHARED_GATE.format(site.layer)] = \
                 site.shared_gate.weight.detach().float().cpu().contiguous()
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".moe-train-",
-                                         suffix=".safetensors")
-    os.close(handle)
-    try:
-        save_file(tensors, temporary, metadata={
-            "format": "pt", "producer": "moe-train-router",
-            "source": os.path.abspath(source), "steps": str(steps),
-            "layers": ",".join(str(s.layer) for s in trained)})
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    save_file(tensors, path, metadata={
+        "format": "pt", "producer": "moe-train-router",
+        "source": os.path.abspath(source), "steps": str(steps),
+        "layers": ",".join(str(s.layer) for s in trained)})
 
 
-def _write_checkpoint(path, model, tokenizer, stored_dtype, force):
-    """The whole updated model in the mix's stored dtype, staged beside path
-    and renamed into place."""
+def _write_checkpoint(path, model, tokenizer, stored_dtype):
+    """The whole updated model, in the mix's stored dtype."""
     import torch
-    parent = os.path.dirname(os.path.abspath(path))
-    staging = tempfile.mkdtemp(dir=parent, prefix=".moe-train-")
-    try:
-        if stored_dtype in ("bfloat16", "float16"):
-            model.to(getattr(torch, stored_dtype))
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        if os.path.lexists(path) and force:
-            shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
-        os.replace(staging, path)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    if stored_dtype in ("bfloat16", "float16"):
+        model.to(getattr(torch, stored_dtype))
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
 
 
-def _load_summary(load, names, trained, experts):
+class _Staging:
+    """Outputs written under temporary names beside their targets and
+    renamed onto them together once all are complete; on failure nothing
+    is left behind."""
+
+    def __init__(self, force):
+        self.force, self.pairs = force, []
+
+    def path(self, target, directory=False):
+        parent = os.path.dirname(os.path.abspath(target))
+        if directory:
+            staged = tempfile.mkdtemp(dir=parent, prefix=".moe-train-")
+        else:
+            handle, staged = tempfile.mkstemp(dir=parent, prefix=".moe-train-",
+                                              suffix=os.path.splitext(target)[1])
+            os.close(handle)
+        self.pairs.append((staged, target))
+        return staged
+
+    def commit(self):
+        umask = os.umask(0)
+        os.umask(umask)
+        for staged, target in self.pairs:
+            # mkstemp and mkdtemp make private entries; outputs get the usual mode.
+            os.chmod(staged, (0o777 if os.path.isdir(staged) else 0o666) & ~umask)
+            if os.path.isdir(target) and self.force:
+                shutil.rmtree(target)
+            os.replace(staged, target)
+        self.pairs = []
+
+    def discard(self):
+        for staged, _ in self.pairs:
+            if os.path.isdir(staged):
+                shutil.rmtree(staged, ignore_errors=True)
+            elif os.path.exists(staged):
+                os.unlink(staged)
+
+
+def _load_summary(load, names, trained):
     """{all: {layer: share}, by_domain: {d: {layer: share}}} of a [steps,
     domains, layers, E] count array."""
     def shares(counts):
@@ -229,6 +248,33 @@ def _load_summary(load, names, trained, experts):
                 for i, site in enumerate(trained)}
     return {"all": shares(load.sum((0, 1))),
             "by_domain": {name: shares(load[:, d].sum(0)) for d, name in enumerate(names)}}
+
+
+def _stats(args, model, layout, domains, proportions, batches, record):
+    """The --stats-out record: settings, losses, expert load per domain."""
+    names = [d.name for d in domains]
+    trained = record["trained"]
+    last = max(1, args.steps // 10)
+    return {
+        "mix": os.path.abspath(args.mix), "architecture": type(model).__name__,
+        "experts": layout.experts, "top_k": layout.top_k,
+        "trained_layers": [s.layer for s in trained],
+        "identical_expert_layers": [s.layer for s in record["dense"]],
+        "train": list(args.train), "init": args.init,
+        "device": record["device"], "dtype": args.dtype,
+        "settings": {k: v for k, v in vars(args).items()
+                     if k not in ("data", "force", "resume")},
+        "domains": {d.name: {"files": d.files, "proportion": float(p),
+                             "tokens": batches.tokens(d.name)}
+                    for d, p in zip(domains, proportions)},
+        "tokens": args.steps * args.batch_size * args.seq_len,
+        "seconds_this_run": round(record["seconds"], 2),
+        "tokens_per_second_this_run": round(record["tokens_per_second"], 1),
+        "losses": record["losses"],
+        "expert_load": _load_summary(record["load"], names, trained),
+        "expert_load_last_steps": {
+            "steps": last, **_load_summary(record["load"][-last:], names, trained)},
+    }
 
 
 def run(args):
@@ -274,44 +320,25 @@ def run(args):
         print(f"resuming from step {resume_state['step']} of {checkpoints.path}")
     record = train(model, layout, batches, settings, device, checkpoints,
                    resume_state, expected)
+    record["device"] = device
     trained, dense = record["trained"], record["dense"]
 
-    if args.router_out:
-        _write_routers(args.router_out, layout, trained, args.mix, args.steps)
-    if args.stats_out:
-        names = [d.name for d in domains]
-        last = max(1, args.steps // 10)
-        losses = record["losses"]
-        stats = {
-            "mix": os.path.abspath(args.mix), "architecture": type(model).__name__,
-            "experts": layout.experts, "top_k": layout.top_k,
-            "trained_layers": [s.layer for s in trained],
-            "identical_expert_layers": [s.layer for s in dense],
-            "train": list(args.train), "init": args.init,
-            "device": device, "dtype": args.dtype,
-            "settings": {k: v for k, v in vars(args).items()
-                         if k not in ("data", "force", "resume")},
-            "domains": {d.name: {"files": d.files, "proportion": float(p),
-                                 "tokens": batches.tokens(d.name)}
-                        for d, p in zip(domains, proportions)},
-            "tokens": args.steps * args.batch_size * args.seq_len,
-            "seconds_this_run": round(record["seconds"], 2),
-            "tokens_per_second_this_run": round(record["tokens_per_second"], 1),
-            "losses": losses,
-            "expert_load": _load_summary(record["load"], names, trained, layout.experts),
-            "expert_load_last_steps": {
-                "steps": last,
-                **_load_summary(record["load"][-last:], names, trained, layout.experts)},
-        }
-        directory = os.path.dirname(os.path.abspath(args.stats_out))
-        handle, temporary = tempfile.mkstemp(dir=directory, prefix=".moe-train-",
-                                             suffix=".json")
-        with os.fdopen(handle, "w") as f:
-            json.dump(stats, f, indent=1)
-            f.write("\n")
-        os.replace(temporary, args.stats_out)
-    if args.hf_out:
-        _write_checkpoint(args.hf_out, model, tokenizer, stored_dtype, args.force)
+    staging = _Staging(args.force)
+    try:
+        if args.router_out:
+            _write_routers(staging.path(args.router_out), trained, args.mix, args.steps)
+        if args.stats_out:
+            with open(staging.path(args.stats_out), "w") as f:
+                json.dump(_stats(args, model, layout, domains, proportions, batches,
+                                 record), f, indent=1)
+                f.write("\n")
+        if args.hf_out:
+            _write_checkpoint(staging.path(args.hf_out, directory=True), model,
+                              tokenizer, stored_dtype)
+        staging.commit()
+    except BaseException:
+        staging.discard()
+        raise
 
     losses = record["losses"]
     span = max(1, min(10, len(losses) // 4))
