@@ -7,9 +7,7 @@
 # numerics against them, onnxruntime) are the integration suite in
 # Integration/ (check-moe-integration).
 
-import glob
 import os
-import shutil
 import sys
 
 import lit.formats
@@ -58,13 +56,12 @@ def optional_feature(feature, available, why_missing):
                         % (feature, why_missing))
 
 
-# ptxas assembles the generated PTX: MOE_PTXAS, the CUDA toolkit's on PATH,
-# or the one the project virtualenv's triton (a torch dependency) ships.
-ptxas = os.environ.get("MOE_PTXAS") or shutil.which("ptxas") or next(
-    iter(sorted(glob.glob(os.path.join(
-        config.moe_src_root, ".venv", "lib", "python3*", "site-packages",
-        "triton", "backends", "nvidia", "bin", "ptxas")))), None)
-have_ptxas = bool(ptxas) and os.access(ptxas, os.X_OK)
+# ptxas assembles the generated PTX (find_ptxas.py says where it is looked for).
+sys.path.insert(0, config.test_source_root)
+from find_ptxas import find_ptxas  # noqa: E402
+
+ptxas = find_ptxas(config.moe_src_root)
+have_ptxas = ptxas is not None
 optional_feature("ptxas", have_ptxas,
                  "no ptxas (set MOE_PTXAS, put the CUDA toolkit on PATH, or "
                  "run scripts/setup.sh, whose torch brings triton's ptxas)")

@@ -8,6 +8,7 @@
 
 import os
 import subprocess
+import sys
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -35,14 +36,24 @@ llvm_config.add_tool_substitutions(
 python = config.moe_python
 probe = subprocess.run(
     [python, "-c",
-     "import torch, transformers, peft, safetensors, numpy, onnx, onnxruntime"],
+     "import torch, transformers, peft, safetensors, numpy, onnx, onnxruntime,"
+     " yaml, tokenizers, tqdm, matplotlib, gguf"],
     capture_output=True, text=True) if os.path.exists(python) else None
 if probe is None or probe.returncode != 0:
     lit_config.fatal(
-        "the test Python at %s cannot import torch, transformers, peft, "
-        "safetensors, numpy, onnx and onnxruntime: run scripts/setup.sh "
+        "the test Python at %s cannot import what python/requirements.txt "
+        "lists: run scripts/setup.sh "
         "first%s"
         % (python, "" if probe is None else "\n" + probe.stderr))
+# The virtualenv's torch brings triton's ptxas, so it is always there.
+sys.path.insert(0, os.path.dirname(config.test_source_root))
+from find_ptxas import find_ptxas  # noqa: E402
+
+ptxas = find_ptxas(config.moe_src_root)
+if ptxas is None:
+    lit_config.fatal("no ptxas: run scripts/setup.sh (the virtualenv's triton "
+                     "ships one) or set MOE_PTXAS")
+config.substitutions.append(("%ptxas", '"%s"' % ptxas))
 config.substitutions.append(("%moe_src", config.moe_src_root))
 config.substitutions.append(("%moe_obj", config.moe_obj_root))
 config.substitutions.append(("%mlir_lib_dir", config.llvm_lib_dir))
