@@ -13,6 +13,7 @@
 #include "moe/Formats/HF/HFConfig.h"
 #include "moe/Formats/HF/TensorNames.h"
 #include "moe/Support/Errors.h"
+#include "moe/Support/StrictJson.h"
 #include "moe/Weights/Checkpoint.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -22,7 +23,6 @@
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
-#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Regex.h"
 
@@ -117,19 +117,10 @@ readAdapter(const CheckpointRef &ref, const DecoderConfig &base,
             const llvm::StringMap<LinearShape> &linears) {
   SmallString<256> configPath(ref.path);
   llvm::sys::path::append(configPath, "adapter_config.json");
-  llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> buffer =
-      llvm::MemoryBuffer::getFile(configPath, /*IsText=*/true);
-  if (!buffer)
-    return makeError(configPath +
-                     ": cannot read: " + buffer.getError().message());
-  llvm::Expected<llvm::json::Value> json =
-      llvm::json::parse((*buffer)->getBuffer());
+  llvm::Expected<llvm::json::Object> json = readJsonObjectFile(configPath);
   if (!json)
-    return makeError(configPath +
-                     ": invalid JSON: " + llvm::toString(json.takeError()));
-  const llvm::json::Object *config = json->getAsObject();
-  if (!config)
-    return makeError(configPath + ": must hold a JSON object");
+    return json.takeError();
+  const llvm::json::Object *config = &*json;
   auto fieldError = [&](StringRef field, const Twine &message) {
     return makeError(configPath + ": field '" + field + "' " + message);
   };

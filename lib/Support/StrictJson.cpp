@@ -1,12 +1,14 @@
 //===- StrictJson.cpp - JSON parsing that refuses duplicate keys ----------===//
 
-#include "StrictJson.h"
+#include "moe/Support/StrictJson.h"
+#include "moe/Support/Errors.h"
+#include "moe/Support/RegularFile.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/raw_ostream.h"
 
-using namespace mlir::moe::weights::detail;
+using namespace mlir::moe;
 
 namespace {
 /// One open object or array while scanning.
@@ -119,7 +121,7 @@ static ScanResult scanJson(llvm::StringRef text) {
   return result;
 }
 
-StrictJson mlir::moe::weights::detail::parseJsonStrictly(llvm::StringRef text) {
+StrictJson mlir::moe::parseJsonStrictly(llvm::StringRef text) {
   StrictJson result;
   ScanResult scan = scanJson(text);
   if (scan.tooDeep) {
@@ -140,8 +142,7 @@ StrictJson mlir::moe::weights::detail::parseJsonStrictly(llvm::StringRef text) {
   return result;
 }
 
-std::string
-mlir::moe::weights::detail::formatJsonPath(llvm::ArrayRef<std::string> path) {
+std::string mlir::moe::formatJsonPath(llvm::ArrayRef<std::string> path) {
   std::string text;
   for (const std::string &element : path) {
     if (!text.empty() && !llvm::StringRef(element).starts_with("["))
@@ -151,7 +152,7 @@ mlir::moe::weights::detail::formatJsonPath(llvm::ArrayRef<std::string> path) {
   return text;
 }
 
-std::string mlir::moe::weights::detail::quoted(llvm::StringRef text) {
+std::string mlir::moe::quoted(llvm::StringRef text) {
   std::string result = "'";
   for (unsigned char c : text) {
     if (c == '\'' || c == '\\') {
@@ -166,4 +167,27 @@ std::string mlir::moe::weights::detail::quoted(llvm::StringRef text) {
     }
   }
   return result + "'";
+}
+
+std::string mlir::moe::describeDuplicate(const DuplicateJsonKey &duplicate) {
+  std::string message = "duplicate key " + quoted(duplicate.key);
+  if (!duplicate.path.empty())
+    message += " in " + quoted(formatJsonPath(duplicate.path));
+  return message;
+}
+
+llvm::Expected<llvm::json::Object>
+mlir::moe::readJsonObjectFile(llvm::StringRef path, uint64_t maxBytes) {
+  llvm::Expected<std::string> text = readRegularFile(path, maxBytes);
+  if (!text)
+    return text.takeError();
+  StrictJson parsed = parseJsonStrictly(*text);
+  if (!parsed.syntaxError.empty())
+    return makeError(path + ": invalid JSON: " + parsed.syntaxError);
+  if (parsed.duplicate)
+    return makeError(path + ": " + describeDuplicate(*parsed.duplicate));
+  llvm::json::Object *object = parsed.value->getAsObject();
+  if (!object)
+    return makeError(path + ": must hold a JSON object");
+  return std::move(*object);
 }

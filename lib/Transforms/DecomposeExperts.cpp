@@ -192,6 +192,10 @@ LogicalResult DecomposeExpertsPass::decompose(func::FuncOp base,
   return success();
 }
 
+/// Bounds of the randomised SVD's options (its cost grows with both).
+static constexpr int64_t kMaxOversample = 1024;
+static constexpr int64_t kMaxPowerIterations = 64;
+
 void DecomposeExpertsPass::runOnOperation() {
   ModuleOp module = getOperation();
   if (outputDir.empty()) {
@@ -203,9 +207,15 @@ void DecomposeExpertsPass::runOnOperation() {
     emitError(module.getLoc()) << "rank must be positive";
     return signalPassFailure();
   }
-  if (std::error_code error = llvm::sys::fs::create_directories(outputDir)) {
+  if (oversample < 0 || oversample > kMaxOversample) {
+    emitError(module.getLoc()) << "oversample must be in [0, " << kMaxOversample
+                               << "], got " << int64_t(oversample);
+    return signalPassFailure();
+  }
+  if (powerIterations < 0 || powerIterations > kMaxPowerIterations) {
     emitError(module.getLoc())
-        << "cannot create '" << outputDir << "': " << error.message();
+        << "power-iterations must be in [0, " << kMaxPowerIterations
+        << "], got " << int64_t(powerIterations);
     return signalPassFailure();
   }
   FailureOr<func::FuncOp> base = lookupModelFunction(module, baseName, "base");
@@ -232,10 +242,18 @@ void DecomposeExpertsPass::runOnOperation() {
     for (FfnOp ffn : ffns)
       decomposeFfn(ffn);
   }
+  for (func::FuncOp expert : experts)
+    if (::mlir::failed(verifySameStructure(*base, expert)))
+      return signalPassFailure();
+  // Created only once the options and models have been checked.
+  if (std::error_code error = llvm::sys::fs::create_directories(outputDir)) {
+    emitError(module.getLoc())
+        << "cannot create '" << outputDir << "': " << error.message();
+    return signalPassFailure();
+  }
   WeightEvaluator evaluator(module);
   for (func::FuncOp expert : experts)
-    if (::mlir::failed(verifySameStructure(*base, expert)) ||
-        ::mlir::failed(decompose(*base, expert, evaluator)))
+    if (::mlir::failed(decompose(*base, expert, evaluator)))
       return signalPassFailure();
   // Weights of the experts that the adapters replaced.
   for (func::FuncOp expert : experts)

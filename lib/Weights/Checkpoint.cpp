@@ -2,21 +2,20 @@
 
 #include "moe/Weights/Checkpoint.h"
 
-#include "StrictJson.h"
-
 #include "moe/Support/Errors.h"
+#include "moe/Support/RegularFile.h"
+#include "moe/Support/StrictJson.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
-#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
 #include <set>
 
+using namespace mlir::moe;
 using namespace mlir::moe::weights;
-using detail::quoted;
 using llvm::Error;
 using llvm::Expected;
 using llvm::StringRef;
@@ -34,13 +33,6 @@ static std::string joinPath(StringRef dir, StringRef name) {
 static bool isPlainFileName(StringRef name) {
   return !name.empty() && name != "." && name != ".." &&
          name.find_first_of(llvm::StringRef("/\\\0", 3)) == StringRef::npos;
-}
-
-static std::string describeDuplicate(const detail::DuplicateJsonKey &dup) {
-  std::string message = "duplicate key " + quoted(dup.key);
-  if (!dup.path.empty())
-    message += " in " + quoted(detail::formatJsonPath(dup.path));
-  return message;
 }
 
 namespace {
@@ -65,27 +57,11 @@ static Error addSingleFile(CheckpointContents contents, StringRef filePath) {
 /// Opens the shards an index names and checks that they agree with it.
 static Error addIndexedShards(CheckpointContents contents, StringRef dir,
                               StringRef indexPath) {
-  llvm::sys::fs::file_status status;
-  if (std::error_code ec = llvm::sys::fs::status(indexPath, status))
-    return makeError(indexPath + ": " + ec.message());
-  if (status.type() != llvm::sys::fs::file_type::regular_file)
-    return makeError(indexPath + ": not a regular file");
-  if (status.getSize() > kMaxHeaderSize)
-    return makeError(indexPath + ": index of " + Twine(status.getSize()) +
-                     " bytes exceeds the limit of " + Twine(kMaxHeaderSize));
-  auto buffer = llvm::MemoryBuffer::getFile(indexPath, /*IsText=*/false,
-                                            /*RequiresNullTerminator=*/false);
-  if (!buffer)
-    return makeError(indexPath + ": " + buffer.getError().message());
-
-  detail::StrictJson parsed = detail::parseJsonStrictly((*buffer)->getBuffer());
-  if (!parsed.syntaxError.empty())
-    return makeError(indexPath + ": not valid JSON: " + parsed.syntaxError);
-  if (parsed.duplicate)
-    return makeError(indexPath + ": " + describeDuplicate(*parsed.duplicate));
-  const llvm::json::Object *root = parsed.value->getAsObject();
-  const llvm::json::Object *weightMap =
-      root ? root->getObject("weight_map") : nullptr;
+  llvm::Expected<llvm::json::Object> root =
+      readJsonObjectFile(indexPath, kMaxHeaderSize);
+  if (!root)
+    return root.takeError();
+  const llvm::json::Object *weightMap = root->getObject("weight_map");
   if (!weightMap)
     return makeError(indexPath + ": no \"weight_map\" object");
 

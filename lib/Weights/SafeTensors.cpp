@@ -8,10 +8,9 @@
 
 #include "moe/Weights/SafeTensors.h"
 
-#include "StrictJson.h"
-
 #include "moe/Support/Errors.h"
 #include "moe/Support/StagedOutput.h"
+#include "moe/Support/StrictJson.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
@@ -30,8 +29,8 @@
 #include <unistd.h>
 #endif
 
+using namespace mlir::moe;
 using namespace mlir::moe::weights;
-using detail::quoted;
 using llvm::Error;
 using llvm::Expected;
 using llvm::StringRef;
@@ -82,7 +81,7 @@ uint64_t TensorSource::numBytes() const {
 // Header parsing
 //===----------------------------------------------------------------------===//
 
-static std::string describeDuplicate(const detail::DuplicateJsonKey &dup) {
+static std::string describeHeaderDuplicate(const DuplicateJsonKey &dup) {
   if (dup.path.empty())
     return "duplicate key " + quoted(dup.key) + " in the header object";
   std::string where = dup.path.front() == "__metadata__"
@@ -91,8 +90,7 @@ static std::string describeDuplicate(const detail::DuplicateJsonKey &dup) {
   std::string message = where + ": duplicate key " + quoted(dup.key);
   if (dup.path.size() > 1)
     message +=
-        " in " +
-        quoted(detail::formatJsonPath(llvm::ArrayRef(dup.path).drop_front()));
+        " in " + quoted(formatJsonPath(llvm::ArrayRef(dup.path).drop_front()));
   return message;
 }
 
@@ -200,12 +198,13 @@ mlir::moe::weights::parseSafeTensorsHeader(StringRef json, uint64_t dataSize,
   if (json.size() > kMaxHeaderSize)
     return makeError(source + ": header of " + Twine(json.size()) +
                      " bytes exceeds the limit of " + Twine(kMaxHeaderSize));
-  detail::StrictJson parsed = detail::parseJsonStrictly(json);
+  StrictJson parsed = parseJsonStrictly(json);
   if (!parsed.syntaxError.empty())
     return makeError(source +
                      ": header is not valid JSON: " + parsed.syntaxError);
   if (parsed.duplicate)
-    return makeError(source + ": " + describeDuplicate(*parsed.duplicate));
+    return makeError(source + ": " +
+                     describeHeaderDuplicate(*parsed.duplicate));
   const llvm::json::Object *root = parsed.value->getAsObject();
   if (!root)
     return makeError(source + ": header is not a JSON object");

@@ -2,7 +2,12 @@
 // RUN: rm -rf %t && mkdir -p %t && touch %t/file
 // RUN: not moe-opt %s --moe-decompose-experts="rank=2" 2>&1 | FileCheck %s --check-prefix=NODIR --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-decompose-experts="rank=0 output-dir=%t/out" 2>&1 | FileCheck %s --check-prefix=RANK --implicit-check-not='see current operation'
-// RUN: not moe-opt %s --moe-decompose-experts="output-dir=%t/file/sub" 2>&1 | FileCheck %s --check-prefix=MKDIR --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-decompose-experts="experts=base output-dir=%t/file/sub" 2>&1 | FileCheck %s --check-prefix=MKDIR --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-decompose-experts="oversample=-1 output-dir=%t/never" 2>&1 | FileCheck %s --check-prefix=OVERSAMPLE --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-decompose-experts="power-iterations=1000000 output-dir=%t/never" 2>&1 | FileCheck %s --check-prefix=ITERATIONS --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-decompose-experts="output-dir=%t/never" 2>&1 >/dev/null
+// Nothing is created when the options or the models are wrong.
+// RUN: not ls %t/never
 // RUN: not moe-opt %s --moe-decompose-experts="base=nothing output-dir=%t/out" 2>&1 | FileCheck %s --check-prefix=NOBASE --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-decompose-experts="experts=nothing output-dir=%t/out" 2>&1 | FileCheck %s --check-prefix=NOEXPERT --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-decompose-experts="output-dir=%t/out" 2>&1 | FileCheck %s --check-prefix=STRUCTURE --implicit-check-not='see current operation'
@@ -11,6 +16,8 @@
 // NODIR: error: moe-decompose-experts needs output-dir=<directory>
 // RANK: error: rank must be positive
 // MKDIR: error: cannot create '{{.*}}file/sub': Not a directory
+// OVERSAMPLE: error: oversample must be in [0, 1024], got -1
+// ITERATIONS: error: power-iterations must be in [0, 64], got 1000000
 // NOBASE: error: no function 'nothing' for the base model
 // NOEXPERT: error: no function 'nothing' for the expert model
 // STRUCTURE: error: model 'odd' does not have the structure of 'base': it has 29 compute operations, the base has 16

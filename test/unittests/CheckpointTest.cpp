@@ -311,9 +311,9 @@ TEST_F(ShardedCheckpointTest, TensorTheIndexDoesNotList) {
 
 TEST_F(ShardedCheckpointTest, MalformedIndexes) {
   writeFile(indexPath(), "{\"weight_map\": {\"a\": ");
-  EXPECT_CONTAINS(openError(dir.path()), indexPath() + ": not valid JSON: ");
+  EXPECT_CONTAINS(openError(dir.path()), indexPath() + ": invalid JSON: ");
   writeFile(indexPath(), "[]");
-  EXPECT_EQ(openError(dir.path()), indexPath() + ": no \"weight_map\" object");
+  EXPECT_EQ(openError(dir.path()), indexPath() + ": must hold a JSON object");
   writeFile(indexPath(), "{\"weight_map\": []}");
   EXPECT_EQ(openError(dir.path()), indexPath() + ": no \"weight_map\" object");
   writeFile(indexPath(), "{\"weight_map\": {\"a\": 1}}");

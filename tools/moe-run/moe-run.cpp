@@ -261,7 +261,8 @@ int main(int argc, char **argv) {
                             ? writeNpy(outputFile, logits)
                             : writeSafeTensors(outputFile, outputs);
     if (error)
-      return fail(llvm::toString(std::move(error)));
+      return fail("cannot write '" + outputFile +
+                  "': " + llvm::toString(std::move(error)));
   }
   return 0;
 }

@@ -1,13 +1,14 @@
 //===- StrictJson.h - JSON parsing that refuses duplicate keys --*- C++ -*-===//
 //
 // llvm::json keeps the last of two equal keys without a word, and parses
-// nested values recursively without a depth limit. Checkpoint headers and
-// indices come from untrusted files, so they are parsed through here.
+// nested values recursively without a depth limit. Every JSON file we read
+// (checkpoint headers and indices, config.json, adapter_config.json) comes
+// from an untrusted file, so it is parsed through here.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef MOE_LIB_WEIGHTS_STRICTJSON_H
-#define MOE_LIB_WEIGHTS_STRICTJSON_H
+#ifndef MOE_SUPPORT_STRICTJSON_H
+#define MOE_SUPPORT_STRICTJSON_H
 
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
@@ -17,7 +18,7 @@
 #include <string>
 #include <vector>
 
-namespace mlir::moe::weights::detail {
+namespace mlir::moe {
 
 /// Deeper nesting is refused before llvm::json's recursive parser sees it.
 constexpr unsigned kMaxJsonDepth = 64;
@@ -46,10 +47,21 @@ StrictJson parseJsonStrictly(llvm::StringRef text);
 /// A path of DuplicateJsonKey as text: `shape[0].x`.
 std::string formatJsonPath(llvm::ArrayRef<std::string> path);
 
+/// "duplicate key 'k' in 'a.b'" (the path left out when empty).
+std::string describeDuplicate(const DuplicateJsonKey &duplicate);
+
+/// The largest JSON file (a config, an index) readJsonObjectFile reads.
+constexpr uint64_t kMaxJsonFileSize = 100 << 20;
+
+/// The JSON object in the regular file `path` (readRegularFile), parsed
+/// strictly. Errors start with `path`.
+llvm::Expected<llvm::json::Object>
+readJsonObjectFile(llvm::StringRef path, uint64_t maxBytes = kMaxJsonFileSize);
+
 /// `text` in single quotes, with control characters, quotes and
 /// backslashes escaped: names from files may hold anything.
 std::string quoted(llvm::StringRef text);
 
-} // namespace mlir::moe::weights::detail
+} // namespace mlir::moe
 
-#endif // MOE_LIB_WEIGHTS_STRICTJSON_H
+#endif // MOE_SUPPORT_STRICTJSON_H

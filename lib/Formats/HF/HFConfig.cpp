@@ -2,13 +2,21 @@
 
 #include "moe/Formats/HF/HFConfig.h"
 #include "moe/Support/Errors.h"
+#include "moe/Support/StrictJson.h"
 
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
-#include "llvm/Support/MemoryBuffer.h"
 
 using namespace mlir;
 using namespace mlir::moe;
+
+/// Bounds of sizes read from config files, far above any real model's:
+/// hidden and intermediate sizes and head dims; layer and head counts;
+/// vocabularies; positions (context lengths, sliding windows).
+static constexpr int64_t kMaxDimension = int64_t(1) << 20;
+static constexpr int64_t kMaxCount = int64_t(1) << 12;
+static constexpr int64_t kMaxVocabulary = int64_t(1) << 24;
+static constexpr int64_t kMaxPositions = int64_t(1) << 30;
 
 namespace {
 /// Typed access to config fields with errors that name the file and field.
@@ -42,11 +50,17 @@ public:
     return *value;
   }
 
+  /// A positive integer of at most `limit`: sizes from a file are bounded
+  /// before anything is allocated, indexed or multiplied by them.
   llvm::Expected<int64_t> positive(StringRef field,
-                                   std::optional<int64_t> fallback = {}) const {
+                                   std::optional<int64_t> fallback = {},
+                                   int64_t limit = kMaxDimension) const {
     llvm::Expected<int64_t> value = integer(field, fallback);
     if (value && *value <= 0)
       return error(field, "must be positive, got " + Twine(*value));
+    if (value && *value > limit)
+      return error(field, "must be at most " + Twine(limit) + ", got " +
+                              Twine(*value));
     return value;
   }
 
@@ -189,8 +203,8 @@ static llvm::Error readRope(const llvm::json::Object &config,
   MOE_ASSIGN_OR_RETURN(rope.attentionFactor,
                        reader.number("attention_factor", 0.0));
   int64_t maxPositions = 0;
-  MOE_ASSIGN_OR_RETURN(maxPositions,
-                       top.positive("max_position_embeddings", int64_t(0)));
+  MOE_ASSIGN_OR_RETURN(maxPositions, top.positive("max_position_embeddings",
+                                                  int64_t(0), kMaxPositions));
   if (*kind == RopeScalingKind::dynamic) {
     // transformers rescales once a sequence outgrows max_position_embeddings.
     if (!maxPositions)
@@ -204,7 +218,8 @@ static llvm::Error readRope(const llvm::json::Object &config,
         rope.originalMaxPosition,
         reader.positive("original_max_position_embeddings",
                         maxPositions ? std::optional<int64_t>(maxPositions)
-                                     : std::nullopt));
+                                     : std::nullopt,
+                        kMaxPositions));
   }
   bool truncate;
   MOE_ASSIGN_OR_RETURN(truncate, reader.boolean("truncate", true));
@@ -229,7 +244,8 @@ static llvm::Error readSlidingWindows(const llvm::json::Object &config,
   std::optional<int64_t> window;
   if (reader.has("sliding_window")) {
     int64_t value;
-    MOE_ASSIGN_OR_RETURN(value, reader.positive("sliding_window"));
+    MOE_ASSIGN_OR_RETURN(value,
+                         reader.positive("sliding_window", {}, kMaxPositions));
     window = value;
   }
   result.slidingWindow.assign(result.numLayers, std::nullopt);
@@ -308,11 +324,15 @@ mlir::moe::parseDecoderConfig(llvm::json::Object config, StringRef source) {
   MOE_ASSIGN_OR_RETURN(result.hiddenSize, reader.positive("hidden_size"));
   MOE_ASSIGN_OR_RETURN(result.intermediateSize,
                        reader.positive("intermediate_size"));
-  MOE_ASSIGN_OR_RETURN(result.numLayers, reader.positive("num_hidden_layers"));
-  MOE_ASSIGN_OR_RETURN(result.numHeads, reader.positive("num_attention_heads"));
-  MOE_ASSIGN_OR_RETURN(result.numKvHeads,
-                       reader.positive("num_key_value_heads", result.numHeads));
-  MOE_ASSIGN_OR_RETURN(result.vocabSize, reader.positive("vocab_size"));
+  MOE_ASSIGN_OR_RETURN(result.numLayers,
+                       reader.positive("num_hidden_layers", {}, kMaxCount));
+  MOE_ASSIGN_OR_RETURN(result.numHeads,
+                       reader.positive("num_attention_heads", {}, kMaxCount));
+  MOE_ASSIGN_OR_RETURN(
+      result.numKvHeads,
+      reader.positive("num_key_value_heads", result.numHeads, kMaxCount));
+  MOE_ASSIGN_OR_RETURN(result.vocabSize,
+                       reader.positive("vocab_size", {}, kMaxVocabulary));
   if (result.numHeads % result.numKvHeads != 0)
     return reader.error(
         "num_key_value_heads",
@@ -402,22 +422,9 @@ mlir::moe::parseDecoderConfig(llvm::json::Object config, StringRef source) {
 
 llvm::Expected<DecoderConfig>
 mlir::moe::readDecoderConfig(StringRef configPath) {
-  llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> buffer =
-      llvm::MemoryBuffer::getFile(configPath, /*IsText=*/true);
-  if (!buffer)
-    return llvm::createStringError(
-        buffer.getError(),
-        configPath + ": cannot read: " + buffer.getError().message());
-  llvm::Expected<llvm::json::Value> json =
-      llvm::json::parse((*buffer)->getBuffer());
-  if (!json)
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
-        configPath + ": invalid JSON: " + llvm::toString(json.takeError()));
-  llvm::json::Object *object = json->getAsObject();
+  llvm::Expected<llvm::json::Object> object = readJsonObjectFile(configPath);
   if (!object)
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   configPath + ": must hold a JSON object");
+    return object.takeError();
   return parseDecoderConfig(std::move(*object), configPath);
 }
 

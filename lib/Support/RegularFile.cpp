@@ -1,0 +1,47 @@
+//===- RegularFile.cpp - Reading a file that must be a regular one --------===//
+
+#include "moe/Support/RegularFile.h"
+#include "moe/Support/Errors.h"
+
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/ADT/SmallString.h"
+#include "llvm/ADT/Twine.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+llvm::Expected<std::string> mlir::moe::readRegularFile(llvm::StringRef path,
+                                                       uint64_t maxBytes) {
+  llvm::SmallString<256> cPath(path);
+  // O_NONBLOCK: opening a FIFO with no writer must not wait for one.
+  int fd = ::open(cPath.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
+    return makeError(path + ": cannot read: " + std::strerror(errno));
+  llvm::scope_exit closeFd([fd] { ::close(fd); });
+  struct stat status;
+  if (::fstat(fd, &status) != 0)
+    return makeError(path + ": cannot read: " + std::strerror(errno));
+  if (!S_ISREG(status.st_mode))
+    return makeError(path + ": cannot read: not a regular file");
+  uint64_t size = status.st_size;
+  if (size > maxBytes)
+    return makeError(path + ": " + llvm::Twine(size) +
+                     " bytes exceed the limit of " + llvm::Twine(maxBytes) +
+                     " for this file");
+  std::string contents(size, '\0');
+  uint64_t done = 0;
+  while (done < size) {
+    ssize_t got = ::pread(fd, contents.data() + done, size - done, done);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got < 0)
+      return makeError(path + ": cannot read: " + std::strerror(errno));
+    if (got == 0)
+      return makeError(path + ": cannot read: the file shrank while read");
+    done += got;
+  }
+  return contents;
+}
