@@ -14,7 +14,8 @@ when its output exists, so an interrupted run resumes where it stopped:
    build_corpus), split by document into train / router / test.
 3. experts: per domain a full fine-tune and a LoRA adapter of the base
    (AdamW, --expert-steps / --lora-steps of 4 x 256 tokens).
-4. mixes: `moe-translate --import-hf` + `moe-opt --moe-mix-experts` /
+4. mixes: `moe-calibrate` (prototypes of the hidden router from prompts),
+   `moe-translate --import-hf` + `moe-opt --moe-mix-experts` /
    `--moe-mix-adapters` + `moe-translate --export-hf` / `--export-onnx`;
    the trained router: `moe-train-router` on the noisy mix, then
    `router=given` back through the compiler to both exports.
@@ -339,8 +340,8 @@ def finetune(base, text_file, target, steps, lr, lora, seed):
 # --- 4. mixes ------------------------------------------------------------------
 
 # name -> (description, moe-opt options). All mix the base and the three full
-# experts (expert 0 is the base). The hidden-router row (calibrated from
-# prompts by moe-calibrate, issue 17) joins this table when that tool exists.
+# experts (expert 0 is the base). `{prototypes}` is the file moe-calibrate
+# writes (calibrate below).
 EXPERT_MIXES = {
     "gateless": ("gate-less, stem averaged",
                  "router=gateless stem=average"),
@@ -348,13 +349,46 @@ EXPERT_MIXES = {
                            "router=gateless stem=base"),
     "noisy": ("noisy top-2, stem averaged",
               "router=noisy k=2 stem=average"),
+    "hidden": ("hidden top-2 calibrated from prompts, stem averaged",
+               "router=hidden k=2 stem=average prototypes={prototypes}"),
 }
+CALIBRATION_PROMPTS = 24      # per domain
+CALIBRATION_PROMPT_CHARS = 400
 ADAPTER_MIXES = {
     "lora-sigmoid": ("LoRA mixture, sigmoid, all adapters, noisy router",
                      "router=noisy normalization=sigmoid top-k=0"),
     "lora-uniform": ("LoRA mixture, softmax of a zero router (uniform mean)",
                      "router=zero normalization=softmax top-k=0"),
 }
+
+
+def calibrate(run, work, base, corpus):
+    """moe-calibrate's prototypes: per domain, the first paragraphs of its
+    router split (one per line, at most CALIBRATION_PROMPT_CHARS); the
+    base (expert 0, the generalist) gets a third of each domain's, so its
+    row points between the domains. Mean pooling over each prompt's tokens:
+    a paragraph's last token says little about its domain."""
+    directory = work / "mixes"
+    prototypes = directory / "prototypes.safetensors"
+    if prototypes.exists():
+        return prototypes
+    prompts = {}
+    for domain in DOMAINS:
+        paragraphs = [" ".join(p.split())[:CALIBRATION_PROMPT_CHARS] for p in
+                      re.split(r"\n\s*\n", (corpus / domain / "router.txt").read_text("utf-8"))]
+        prompts[domain] = [p for p in paragraphs if len(p) >= 80][:CALIBRATION_PROMPTS]
+    prompts = {"base": [p for d in DOMAINS
+                        for p in prompts[d][:CALIBRATION_PROMPTS // 3]], **prompts}
+    files = []
+    for name, lines in prompts.items():
+        path = directory / "prompts" / f"{name}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n", "utf-8")
+        files.append(f"--prompts={name}={path}")
+    run("moe-calibrate", base, *files, "--pooling", "mean", "--progress", "lines",
+        "-o", str(prototypes) + ".tmp.safetensors")
+    os.replace(str(prototypes) + ".tmp.safetensors", prototypes)
+    return prototypes
 
 
 def import_experts(run, work, base, experts):
@@ -533,8 +567,11 @@ def main():
                                     args.lora_steps, args.lora_lr, True, index)
 
     module = import_experts(run, work, base, experts)
-    mixes = {name: mix_and_export(run, module, name, f"--moe-mix-experts={options}")[0]
-             for name, (_, options) in EXPERT_MIXES.items()}
+    prototypes = calibrate(run, work, base, corpus)
+    mixes = {name: mix_and_export(
+        run, module, name,
+        f"--moe-mix-experts={options.format(prototypes=prototypes)}")[0]
+        for name, (_, options) in EXPERT_MIXES.items()}
     trained_hf, trained_onnx = train_router(run, work, module, mixes["noisy"], corpus, args)
     adapter_module = work / "mixes" / "adapters.mlir"
     if not adapter_module.exists():
