@@ -98,18 +98,22 @@ static llvm::StringMap<LinearShape> collectLinears(const DecoderConfig &c) {
 // PEFT adapters
 //===----------------------------------------------------------------------===//
 
-/// PEFT's pattern lookup: the first key of `patterns` that matches the end
-/// of `module` at a dot boundary.
-static std::optional<double> lookupPattern(const llvm::json::Object *patterns,
-                                           StringRef module) {
+/// The largest LoRA rank accepted: ranks from files are bounded before
+/// they size anything.
+static constexpr int64_t kMaxLoraRank = int64_t(1) << 16;
+
+/// PEFT's pattern lookup: the value of the first key of `patterns` that
+/// matches the end of `module` at a dot boundary.
+static const llvm::json::Value *
+lookupPattern(const llvm::json::Object *patterns, StringRef module) {
   if (!patterns)
-    return std::nullopt;
+    return nullptr;
   for (const auto &entry : *patterns) {
     llvm::Regex regex(("^(.*\\.)?(" + entry.first.str() + ")$"));
     if (regex.isValid() && regex.match(module))
-      return entry.second.getAsNumber();
+      return &entry.second;
   }
-  return std::nullopt;
+  return nullptr;
 }
 
 static llvm::Expected<Adapter>
@@ -130,10 +134,31 @@ readAdapter(const CheckpointRef &ref, const DecoderConfig &base,
     return fieldError("peft_type", "is '" + *type +
                                        "'; only LORA adapters can be "
                                        "imported");
-  std::optional<int64_t> rank = config->getInteger("r");
-  if (!rank || *rank <= 0)
-    return fieldError("r", "must be a positive integer");
-  double alpha = config->getNumber("lora_alpha").value_or(8.0);
+  // Ranks are integers in [1, kMaxLoraRank] and alphas finite numbers, so
+  // that every scale alpha / rank is finite.
+  auto rankOf = [&](const llvm::json::Value &value,
+                    const Twine &field) -> llvm::Expected<int64_t> {
+    std::optional<int64_t> rank = value.getAsInteger();
+    if (!rank || *rank <= 0 || *rank > kMaxLoraRank)
+      return fieldError(field.str(), "must be an integer in [1, " +
+                                         Twine(kMaxLoraRank) + "]");
+    return *rank;
+  };
+  auto alphaOf = [&](const llvm::json::Value &value,
+                     const Twine &field) -> llvm::Expected<double> {
+    std::optional<double> alpha = value.getAsNumber();
+    if (!alpha || !std::isfinite(*alpha))
+      return fieldError(field.str(), "must be a finite number");
+    return *alpha;
+  };
+  const llvm::json::Value *rankValue = config->get("r");
+  if (!rankValue)
+    return fieldError("r", "is missing");
+  int64_t rank;
+  MOE_ASSIGN_OR_RETURN(rank, rankOf(*rankValue, "r"));
+  double alpha = 8.0;
+  if (const llvm::json::Value *alphaValue = config->get("lora_alpha"))
+    MOE_ASSIGN_OR_RETURN(alpha, alphaOf(*alphaValue, "lora_alpha"));
   bool rslora = config->getBoolean("use_rslora").value_or(false);
   if (config->getBoolean("fan_in_fan_out").value_or(false))
     return fieldError("fan_in_fan_out",
@@ -215,8 +240,10 @@ readAdapter(const CheckpointRef &ref, const DecoderConfig &base,
     const TensorInfo *a = ckpt.find(target.aKey);
     const TensorInfo *b = ckpt.find(target.bKey);
     const LinearShape &shape = linears.lookup(module);
-    int64_t expectedRank =
-        lookupPattern(rankPattern, module).value_or(double(*rank));
+    int64_t expectedRank = rank;
+    if (const llvm::json::Value *value = lookupPattern(rankPattern, module))
+      MOE_ASSIGN_OR_RETURN(expectedRank,
+                           rankOf(*value, "rank_pattern' entry of '" + module));
     if (a->shape.size() != 2 || a->shape[0] != expectedRank ||
         a->shape[1] != shape.in)
       return makeError(ckpt.fileOf(target.aKey)->path() + ": tensor '" +
@@ -236,7 +263,10 @@ readAdapter(const CheckpointRef &ref, const DecoderConfig &base,
                          info->name + "' has dtype " +
                          weights::dtypeName(info->dtype) +
                          "; weights must be F32, F16, BF16 or F64");
-    double moduleAlpha = lookupPattern(alphaPattern, module).value_or(alpha);
+    double moduleAlpha = alpha;
+    if (const llvm::json::Value *value = lookupPattern(alphaPattern, module))
+      MOE_ASSIGN_OR_RETURN(
+          moduleAlpha, alphaOf(*value, "alpha_pattern' entry of '" + module));
     target.rank = expectedRank;
     target.scale = rslora ? moduleAlpha / std::sqrt(double(expectedRank))
                           : moduleAlpha / double(expectedRank);

@@ -14,6 +14,8 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "llvm/ADT/StringSet.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::moe;
 
@@ -52,8 +54,10 @@ LogicalResult ExpertMixer::selectModels() {
     return emitError(module.getLoc())
            << "a gated shared expert cannot be combined "
               "with fine-grained routing";
-  if (options.routerStd < 0)
-    return emitError(module.getLoc()) << "router-std must be non-negative";
+  if (!(std::isfinite(options.routerStd) && options.routerStd >= 0))
+    return emitError(module.getLoc())
+           << "router-std must be a finite non-negative number, got "
+           << options.routerStd;
 
   FailureOr<func::FuncOp> baseFunc =
       lookupModelFunction(module, options.baseName, "base");

@@ -44,6 +44,10 @@ private:
 LogicalResult MixAdaptersPass::parseOptions() {
   if (topK < 0)
     return emitError(moduleOp.getLoc()) << "top-k must be 0 (all) or positive";
+  if (!(std::isfinite(routerStd) && routerStd >= 0))
+    return emitError(moduleOp.getLoc())
+           << "router-std must be a finite non-negative number, got "
+           << double(routerStd);
   FailureOr<func::FuncOp> baseFunc =
       lookupModelFunction(moduleOp, baseName, "base");
   if (::mlir::failed(baseFunc))

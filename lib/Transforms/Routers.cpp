@@ -142,6 +142,12 @@ LogicalResult RouterFactory::prepare() {
                 "in cheap-embed-tokens ("
              << numExperts << " lists separated by ';'), got '" << tokens
              << "'";
+    // Token ids are checked here, before any weight is evaluated from them.
+    int64_t vocabulary = ShapedType::kDynamic;
+    base.walk([&](EmbeddingOp embedding) {
+      vocabulary =
+          cast<RankedTensorType>(embedding.getTable().getType()).getDimSize(0);
+    });
     for (StringRef list : lists) {
       SmallVector<StringRef> ids;
       list.split(ids, ',', -1, /*KeepEmpty=*/false);
@@ -151,6 +157,11 @@ LogicalResult RouterFactory::prepare() {
         if (id.trim().getAsInteger(10, value) || value < 0)
           return emitError(module.getLoc())
                  << "cheap-embed-tokens: '" << id << "' is not a token id";
+        if (!ShapedType::isDynamic(vocabulary) && value >= vocabulary)
+          return emitError(module.getLoc())
+                 << "cheap-embed-tokens: token id " << value
+                 << " is outside the base's vocabulary of " << vocabulary
+                 << " tokens";
         parsed.push_back(value);
       }
       if (parsed.empty())

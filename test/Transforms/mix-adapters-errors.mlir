@@ -4,6 +4,7 @@
 // RUN: not moe-opt %s --moe-mix-adapters="router=hidden" 2>&1 | FileCheck %s --check-prefix=MODE --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-adapters="normalization=relu" 2>&1 | FileCheck %s --check-prefix=NORM --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-adapters="top-k=-1" 2>&1 | FileCheck %s --check-prefix=TOPK --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-adapters="router-std=inf" 2>&1 | FileCheck %s --check-prefix=STD --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-adapters="base=nothing" 2>&1 | FileCheck %s --check-prefix=NOBASE --implicit-check-not='see current operation'
 // RUN: not moe-opt %S/mix-experts.mlir --moe-mix-adapters 2>&1 | FileCheck %s --check-prefix=NONE --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-adapters="adapters=qa,qa" 2>&1 | FileCheck %s --check-prefix=TWICE --implicit-check-not='see current operation'
@@ -16,6 +17,7 @@
 // MODE: for the --router option: Cannot find option named 'hidden'!
 // NORM: for the --normalization option: Cannot find option named 'relu'!
 // TOPK: error: top-k must be 0 (all) or positive
+// STD: error: router-std must be a finite non-negative number, got INF
 // NOBASE: error: no function 'nothing' for the base model
 // NONE: error: no adapter functions (with moe.lora_linear) to mix
 // TWICE: error: adapter 'qa' is listed twice

@@ -10,6 +10,7 @@
 // RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code router=hidden fine-grained" 2>&1 | FileCheck %s --check-prefix=HIDDEN-FINE --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-experts="shared-expert=base fine-grained experts=base,math" 2>&1 | FileCheck %s --check-prefix=SHARED-FINE --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code router-std=-1.0" 2>&1 | FileCheck %s --check-prefix=STD --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code router-std=nan" 2>&1 | FileCheck %s --check-prefix=STD-NAN --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-experts="base=nothing" 2>&1 | FileCheck %s --check-prefix=NOBASE --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-experts="experts=math,math" 2>&1 | FileCheck %s --check-prefix=TWICE --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-experts="experts=math,nothing" 2>&1 | FileCheck %s --check-prefix=UNKNOWN --implicit-check-not='see current operation'
@@ -28,6 +29,7 @@
 // RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code router=cheap-embed cheap-embed-tokens=1;2" 2>&1 | FileCheck %s --check-prefix=CHEAPCOUNT --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code router=cheap-embed cheap-embed-tokens=1;x;2" 2>&1 | FileCheck %s --check-prefix=CHEAPID --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code router=cheap-embed cheap-embed-tokens=1;;2" 2>&1 | FileCheck %s --check-prefix=CHEAPEMPTY --implicit-check-not='see current operation'
+// RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code router=cheap-embed cheap-embed-tokens=1;16;2" 2>&1 | FileCheck %s --check-prefix=CHEAPVOCAB --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-experts="experts=base,math,code layers=0,5" 2>&1 | FileCheck %s --check-prefix=LAYER --implicit-check-not='see current operation'
 // RUN: not moe-opt %s --moe-mix-experts="base=bbase experts=bbase,bexp" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=BIAS
 // RUN: not moe-opt %s --moe-mix-experts="base=adapted experts=adapted k=1 route-attention" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=LORA
@@ -40,7 +42,8 @@
 // EXCLUSIVE: error: always-on and shared-expert are exclusive: a mix has one shared expert, gated or not
 // HIDDEN-FINE: error: router=hidden builds FFN routers over the hidden size only; fine-grained and route-attention need noisy, uniform-random, base-init or given routers
 // SHARED-FINE: error: a gated shared expert cannot be combined with fine-grained routing
-// STD: error: router-std must be non-negative
+// STD: error: router-std must be a finite non-negative number, got -1
+// STD-NAN: error: router-std must be a finite non-negative number, got nan
 // NOBASE: error: no function 'nothing' for the base model
 // TWICE: error: expert 'math' is listed twice
 // UNKNOWN: error: no function 'nothing' for the expert model
@@ -59,6 +62,7 @@
 // CHEAPCOUNT: error: router=cheap-embed needs one token-id list per routed expert in cheap-embed-tokens (3 lists separated by ';'), got '1;2'
 // CHEAPID: error: cheap-embed-tokens: 'x' is not a token id
 // CHEAPEMPTY: error: cheap-embed-tokens: every expert needs at least one token
+// CHEAPVOCAB: error: cheap-embed-tokens: token id 16 is outside the base's vocabulary of 16 tokens
 // LAYER: error: layer 5 does not exist (the model has 2 layers with an FFN)
 // BIAS: error: the FFN of layer 0 has biases, which moe.experts cannot carry; mix it with fine-grained=true
 // LORA: error: route-attention needs plain moe.linear q/k/v projections in layer 0
