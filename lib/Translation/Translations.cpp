@@ -57,7 +57,10 @@ struct TranslationOptions {
       cl::desc("The model function to export (default: the only one)"),
       cl::value_desc("name"), cl::cat(exportCategory)};
   cl::opt<bool> force{
-      "force", cl::desc("Replace a non-empty --export-hf output directory"),
+      "force",
+      cl::desc("Replace what an export would overwrite: a non-empty "
+               "--export-hf directory, an existing --export-onnx model or "
+               "data file"),
       cl::cat(exportCategory)};
   cl::opt<ExportDType> dtype{
       "export-dtype", cl::desc("dtype of the --export-hf tensors"),
@@ -179,6 +182,7 @@ static LogicalResult exportONNX(ModuleOp module, llvm::raw_ostream &) {
   exportOptions.dataFile = opts.dataFile;
   exportOptions.encoding = opts.encoding;
   exportOptions.function = opts.function;
+  exportOptions.force = opts.force;
   return exportOnnx(module, exportOptions);
 }
 

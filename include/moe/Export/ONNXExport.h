@@ -42,6 +42,9 @@ struct OnnxExportOptions {
   OnnxMoeEncoding encoding = OnnxMoeEncoding::Portable;
   /// The model function to export; empty for the only one of the module.
   std::string function;
+  /// Replace an existing model or data file; without it, an existing one
+  /// is an error and nothing is written.
+  bool force = false;
 };
 
 /// The default-domain opset of exported graphs: the operators are chosen for

@@ -85,6 +85,11 @@ LogicalResult mlir::moe::exportOnnx(ModuleOp module,
     if (fs::is_directory(target))
       return emitError(loc)
              << "cannot write '" << target << "': it is a directory";
+    // Checked again when publishing: a file that appears meanwhile is not
+    // replaced either.
+    if (!options.force && fs::exists(target))
+      return emitError(loc) << "cannot write '" << modelPath << "': " << target
+                            << ": exists (--force replaces it)";
   }
 
   llvm::Expected<func::FuncOp> func =
@@ -148,7 +153,7 @@ LogicalResult mlir::moe::exportOnnx(ModuleOp module,
     return emitError(loc) << "the exported model fails the ONNX checker: "
                           << message;
   if (llvm::Error error =
-          staged->publishFiles({location, modelName}, /*replace=*/true))
+          staged->publishFiles({location, modelName}, options.force))
     return emitError(loc) << "cannot write '" << modelPath
                           << "': " << llvm::toString(std::move(error));
   return success();
