@@ -85,12 +85,8 @@ LogicalResult MixAdaptersPass::parseOptions() {
     if (!ckpt)
       return emitError(moduleOp.getLoc()) << llvm::toString(ckpt.takeError());
     given = std::move(*ckpt);
-    givenScope = "adapter_router_weights";
-    for (int suffix = 1; moduleOp.lookupSymbol(givenScope); ++suffix)
-      givenScope = "adapter_router_weights_" + std::to_string(suffix);
-    OpBuilder builder = OpBuilder::atBlockBegin(moduleOp.getBody());
-    ScopeOp::create(builder, moduleOp.getLoc(), givenScope, routerWeightsPath,
-                    ScopeFormat::safetensors);
+    givenScope =
+        declareFileScope(moduleOp, "adapter_router_weights", routerWeightsPath);
   }
   if (moduleOp.lookupSymbol(outputName) &&
       !(outputName == baseName && !keepSources) &&

@@ -57,3 +57,14 @@ std::string mlir::moe::getLinearModulePath(Value weight) {
     return "";
   return hf::moduleOfWeightKey(param.getKey()).value_or("").str();
 }
+
+std::string mlir::moe::declareFileScope(ModuleOp module, StringRef stem,
+                                        StringRef path) {
+  std::string name = stem.str();
+  for (int suffix = 1; module.lookupSymbol(name); ++suffix)
+    name = (stem + "_" + Twine(suffix)).str();
+  OpBuilder builder = OpBuilder::atBlockBegin(module.getBody());
+  ScopeOp::create(builder, module.getLoc(), name, path,
+                  ScopeFormat::safetensors);
+  return name;
+}

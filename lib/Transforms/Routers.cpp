@@ -73,18 +73,6 @@ static int64_t siteSeed(int64_t seed, RouterSite site, int64_t layer) {
   }
 }
 
-/// Adds a scope for `path` under a fresh name derived from `stem`.
-static std::string declareFileScope(ModuleOp module, StringRef stem,
-                                    StringRef path) {
-  std::string name = stem.str();
-  for (int suffix = 1; module.lookupSymbol(name); ++suffix)
-    name = (stem + "_" + Twine(suffix)).str();
-  OpBuilder builder = OpBuilder::atBlockBegin(module.getBody());
-  ScopeOp::create(builder, module.getLoc(), name, path,
-                  ScopeFormat::safetensors);
-  return name;
-}
-
 static int64_t lastDim(Value value) {
   return cast<RankedTensorType>(value.getType()).getShape().back();
 }

@@ -11,6 +11,7 @@
 
 #include "moe/Dialect/MoeOps.h"
 
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/IRMapping.h"
 
 namespace mlir::moe {
@@ -40,6 +41,10 @@ private:
 /// (`model.layers.0.self_attn.q_proj` for `....q_proj.weight`), or empty
 /// when the weight is not a plain moe.param.
 std::string getLinearModulePath(Value weight);
+
+/// Declares a safetensors scope for the file `path` (router weights,
+/// prototypes) under a fresh name derived from `stem`, and returns the name.
+std::string declareFileScope(ModuleOp module, StringRef stem, StringRef path);
 
 } // namespace mlir::moe
 
