@@ -35,7 +35,9 @@ fi
 # --- Python virtualenv -------------------------------------------------------
 venv="$root/.venv"
 stamp="$venv/.requirements.sha256"
-want="$(cat python/requirements.txt python/pyproject.toml | sha256sum | cut -d' ' -f1)"
+# The editable install maps our packages when it runs: a new package under
+# python/ needs it again, so the package list is part of the stamp.
+want="$( (cat python/requirements.txt python/pyproject.toml; ls -d python/moe_*/) | sha256sum | cut -d' ' -f1)"
 if [[ ! -x "$venv/bin/python" ]]; then
   log "creating $venv"
   python3 -m venv "$venv"

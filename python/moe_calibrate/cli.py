@@ -3,8 +3,9 @@
 import argparse
 import os
 import sys
-import tempfile
 import time
+
+from moe_outputs import StagedOutputs
 
 from .errors import CalibrationError
 from .prompts import (PromptSet, check_sets, check_token_sets,
@@ -42,36 +43,9 @@ def _named_files(values, option):
     return pairs
 
 
-class _Outputs:
-    """Files written beside their destinations, renamed into place together
-    once all are written: a failed run leaves none of them."""
-
-    def __init__(self):
-        self.staged = []
-
-    def add(self, path, write):
-        directory = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(directory):
-            raise CalibrationError(f"{path}: no directory {directory}")
-        handle, temporary = tempfile.mkstemp(dir=directory, prefix=".moe-calibrate-")
-        os.close(handle)
-        self.staged.append((temporary, path))
-        write(temporary)
-
-    def publish(self):
-        for temporary, path in self.staged:
-            os.replace(temporary, path)
-        self.staged = []
-
-    def discard(self):
-        for temporary, _ in self.staged:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-
-
-def _safetensors_writer(tensors, metadata):
+def _save_safetensors(path, tensors, metadata):
     from safetensors.torch import save_file
-    return lambda temporary: save_file(tensors, temporary, metadata)
+    save_file(tensors, path, metadata)
 
 
 def _progress(kind):
@@ -192,27 +166,23 @@ def run(args):
         else:
             rows = compute.cheap_embed_prototypes(args.base, sets)
 
-    outputs = _Outputs()
-    try:
+    with StagedOutputs("moe-calibrate") as outputs:
         if args.output:
-            outputs.add(args.output,
-                        _safetensors_writer({"prototypes": rows}, metadata))
+            _save_safetensors(outputs.path(args.output), {"prototypes": rows},
+                              metadata)
         if args.router_weights:
             tensors = compute.router_rows(
                 rows, names, args.shared_expert,
                 args.dtype if args.mode == "hidden" else "float32")
-            outputs.add(args.router_weights, _safetensors_writer(
-                tensors, dict(metadata, shared_expert=args.shared_expert or "")))
+            _save_safetensors(
+                outputs.path(args.router_weights), tensors,
+                dict(metadata, shared_expert=args.shared_expert or ""))
         if lists is not None:
             text = ";".join(",".join(str(i) for i in ids) for ids in lists) + "\n"
-
-            def write(temporary):
-                with open(temporary, "w", encoding="utf-8") as f:
-                    f.write(text)
-            outputs.add(args.cheap_embed_tokens, write)
+            with open(outputs.path(args.cheap_embed_tokens), "w",
+                      encoding="utf-8") as f:
+                f.write(text)
         outputs.publish()
-    finally:
-        outputs.discard()
     written = [path for path in (args.output, args.router_weights,
                                  args.cheap_embed_tokens) if path]
 

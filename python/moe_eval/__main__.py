@@ -28,9 +28,9 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 
+from moe_outputs import StagedOutputs
 from moe_text import TextError, load_domains
 from moe_text.corpus import tokenize_domains
 
@@ -93,24 +93,10 @@ def _check_output(path):
 def _write_all(writers):
     """Calls each write(temporary path) for its (path, write) pair, then
     renames all onto their paths: never a partial output."""
-    staged = []
-    try:
+    with StagedOutputs("moe-eval") as outputs:
         for path, write in writers:
-            directory = os.path.dirname(os.path.abspath(path))
-            handle, temporary = tempfile.mkstemp(dir=directory, prefix=".moe-eval-",
-                                                 suffix=os.path.splitext(path)[1])
-            os.close(handle)
-            staged.append((temporary, path))
-            write(temporary)
-    except BaseException:
-        for temporary, _ in staged:
-            os.unlink(temporary)
-        raise
-    umask = os.umask(0)
-    os.umask(umask)
-    for temporary, path in staged:
-        os.chmod(temporary, 0o666 & ~umask)   # mkstemp made it private
-        os.replace(temporary, path)
+            write(outputs.path(path))
+        outputs.publish()
 
 
 def _is_moe(path, kind):

@@ -45,10 +45,9 @@ written whole or not at all; existing ones are kept unless --force.
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 
+from moe_outputs import StagedOutputs
 from moe_text import MixedBatches, TextError, load_domains, parse_proportions
 from moe_text.corpus import tokenize_domains
 
@@ -201,44 +200,6 @@ def _write_checkpoint(path, model, tokenizer, stored_dtype):
     tokenizer.save_pretrained(path)
 
 
-class _Staging:
-    """Outputs written under temporary names beside their targets and
-    renamed onto them together once all are complete; on failure nothing
-    is left behind."""
-
-    def __init__(self, force):
-        self.force, self.pairs = force, []
-
-    def path(self, target, directory=False):
-        parent = os.path.dirname(os.path.abspath(target))
-        if directory:
-            staged = tempfile.mkdtemp(dir=parent, prefix=".moe-train-")
-        else:
-            handle, staged = tempfile.mkstemp(dir=parent, prefix=".moe-train-",
-                                              suffix=os.path.splitext(target)[1])
-            os.close(handle)
-        self.pairs.append((staged, target))
-        return staged
-
-    def commit(self):
-        umask = os.umask(0)
-        os.umask(umask)
-        for staged, target in self.pairs:
-            # mkstemp and mkdtemp make private entries; outputs get the usual mode.
-            os.chmod(staged, (0o777 if os.path.isdir(staged) else 0o666) & ~umask)
-            if os.path.isdir(target) and self.force:
-                shutil.rmtree(target)
-            os.replace(staged, target)
-        self.pairs = []
-
-    def discard(self):
-        for staged, _ in self.pairs:
-            if os.path.isdir(staged):
-                shutil.rmtree(staged, ignore_errors=True)
-            elif os.path.exists(staged):
-                os.unlink(staged)
-
-
 def _load_summary(load, names, trained):
     """{all: {layer: share}, by_domain: {d: {layer: share}}} of a [steps,
     domains, layers, E] count array."""
@@ -323,8 +284,7 @@ def run(args):
     record["device"] = device
     trained, dense = record["trained"], record["dense"]
 
-    staging = _Staging(args.force)
-    try:
+    with StagedOutputs("moe-train", replace_directories=args.force) as staging:
         if args.router_out:
             _write_routers(staging.path(args.router_out), trained, args.mix, args.steps)
         if args.stats_out:
@@ -335,10 +295,7 @@ def run(args):
         if args.hf_out:
             _write_checkpoint(staging.path(args.hf_out, directory=True), model,
                               tokenizer, stored_dtype)
-        staging.commit()
-    except BaseException:
-        staging.discard()
-        raise
+        staging.publish()
 
     losses = record["losses"]
     span = max(1, min(10, len(losses) // 4))
