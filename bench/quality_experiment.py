@@ -2,7 +2,7 @@
 pretrained model, mixed by our tools, compared per domain.
 
     .venv/bin/python bench/quality_experiment.py [WORKDIR] [--expert-steps 24]
-        [--lora-steps 24] [--router-steps 24] [--eval-tokens 4096]
+        [--lora-steps 24] [--router-steps 24] [--eval-tokens 2048]
 
 Stages, each cached under WORKDIR (default bench/work/quality) and skipped
 when its output exists, so an interrupted run resumes where it stopped:
@@ -540,7 +540,7 @@ def main():
     parser.add_argument("--lora-lr", type=float, default=1e-3)
     parser.add_argument("--router-steps", type=int, default=24)
     parser.add_argument("--router-lr", type=float, default=1e-3)
-    parser.add_argument("--eval-tokens", type=int, default=4096)
+    parser.add_argument("--eval-tokens", type=int, default=2048)
     parser.add_argument("--context", type=int, default=256)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
