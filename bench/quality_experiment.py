@@ -447,6 +447,10 @@ def evaluate(run, work, name, path, corpus, base, args):
         return result
     result.parent.mkdir(parents=True, exist_ok=True)
     extra = ["--tokenizer", base] if str(path).endswith(".onnx") else []
+    if (pathlib.Path(path) / "adapter_config.json").exists():
+        # The adapter records its base's path at training time; the work
+        # directory may have moved since.
+        extra += ["--adapter-base", base]
     run("moe-eval", f"{name}={path}", *extra,
         *[f"--data={d}={corpus / d / 'test.txt'}" for d in DOMAINS],
         "--context", args.context, "--stride", args.context,
