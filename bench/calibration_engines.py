@@ -31,13 +31,14 @@ import argparse
 import json
 import os
 import random
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
+
+from gnu_time import read_gnu_time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
@@ -51,12 +52,7 @@ def timed(command, log):
             out.flush()
             subprocess.run(["/usr/bin/time", "-v", "-o", timing.name, *command],
                            check=True, stdout=out, stderr=out)
-        text = timing.read()
-    elapsed = re.search(r"Elapsed \(wall clock\) time .*: (.*)", text).group(1)
-    seconds = 0.0
-    for part in elapsed.split(":"):
-        seconds = seconds * 60 + float(part)
-    peak = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
+        seconds, peak = read_gnu_time(timing.name)
     return seconds, peak / 1024
 
 

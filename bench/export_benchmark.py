@@ -24,11 +24,12 @@ Markdown table of every run.
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
 import time
+
+from gnu_time import read_gnu_time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERTS = ["base", "expert-1", "expert-2", "expert-3"]
@@ -47,13 +48,7 @@ def measure(label, command, work, log):
     start = time.monotonic()
     subprocess.run(["sync"], check=True)
     flushed = time.monotonic() - start
-    text = open(timing).read()
-    elapsed = re.search(r"Elapsed \(wall clock\) time .*: (.*)", text).group(1)
-    seconds = 0.0
-    for part in elapsed.split(":"):
-        seconds = seconds * 60 + float(part)
-    peak = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)",
-                         text).group(1))
+    seconds, peak = read_gnu_time(timing)
     return seconds, flushed, peak
 
 

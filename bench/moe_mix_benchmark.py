@@ -25,13 +25,14 @@ stem tensors (bitwise).
 import argparse
 import os
 import random
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import threading
 import time
+
+from gnu_time import read_gnu_time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERTS = ["base", "expert-1", "expert-2", "expert-3"]
@@ -79,12 +80,7 @@ def measure(label, command, work, log, env):
     start = time.monotonic()
     subprocess.run(["sync"], check=True)
     flushed = time.monotonic() - start
-    text = open(timing).read()
-    elapsed = re.search(r"Elapsed \(wall clock\) time .*: (.*)", text).group(1)
-    seconds = 0.0
-    for part in elapsed.split(":"):
-        seconds = seconds * 60 + float(part)
-    largest = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
+    seconds, largest = read_gnu_time(timing)
     return seconds, flushed, largest, peak[0] / 2**20
 
 

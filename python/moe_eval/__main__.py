@@ -34,7 +34,7 @@ from moe_outputs import StagedOutputs
 from moe_text import TextError, load_domains
 from moe_text.corpus import tokenize_domains
 
-from moe_train.common import FAMILIES
+from moe_train.common import FAMILIES, resolve_device
 
 from .models import ModelError, check_model_path, load_model, parse_model_spec
 
@@ -111,14 +111,10 @@ def _is_moe(path, kind):
 
 
 def _device(name):
-    import torch
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelError(f"--device {name}: no CUDA device is available")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise ModelError(f"--device {name}: expected cpu, cuda, cuda:N or auto")
-    return name
+    try:
+        return resolve_device(name)
+    except ValueError as error:
+        raise ModelError(str(error)) from None
 
 
 def _table(report):

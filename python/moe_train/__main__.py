@@ -52,7 +52,7 @@ from moe_text import MixedBatches, TextError, load_domains, parse_proportions
 from moe_text.corpus import tokenize_domains
 
 from .common import (GIVEN_BIAS, GIVEN_SHARED_GATE, GIVEN_WEIGHT, PARTS,
-                     NoRouters, TrainError)
+                     NoRouters, TrainError, resolve_device)
 
 
 def _parts(text):
@@ -144,14 +144,10 @@ def _check_outputs(args):
 
 
 def _device(name):
-    import torch
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainError(f"--device {name}: no CUDA device is available")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise TrainError(f"--device {name}: expected cpu, cuda, cuda:N or auto")
-    return name
+    try:
+        return resolve_device(name)
+    except ValueError as error:
+        raise TrainError(str(error)) from None
 
 
 def _load(mix):

@@ -26,3 +26,16 @@ class NoRouters(Exception):
 
 class TrainError(Exception):
     """A user-facing training failure (the message names the cause)."""
+
+
+def resolve_device(name):
+    """The torch device that --device NAME (cpu, cuda, cuda:N or auto)
+    means here; a ValueError naming the option when it cannot be used."""
+    import torch
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: no CUDA device is available")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise ValueError(f"--device {name}: expected cpu, cuda, cuda:N or auto")
+    return name
