@@ -3,6 +3,7 @@
 #include "moe/Formats/HF/CompanionFiles.h"
 
 #include "moe/Support/Errors.h"
+#include "moe/Support/RegularFile.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FileSystem.h"
@@ -10,6 +11,9 @@
 
 using namespace llvm;
 using namespace mlir::moe;
+
+/// Tokenizers of large vocabularies are tens of MB; far more is not one.
+static constexpr uint64_t kMaxCompanionFileBytes = uint64_t(1) << 30;
 
 bool mlir::moe::hf::isCompanionFile(StringRef name) {
   return name.starts_with("tokenizer") ||
@@ -29,9 +33,13 @@ llvm::Error mlir::moe::hf::copyCompanionFiles(StringRef baseDir,
     if (!isCompanionFile(name) ||
         it->type() == llvm::sys::fs::file_type::directory_file)
       continue;
-    if (std::error_code copyError =
-            llvm::sys::fs::copy_file(it->path(), output.file(name)))
-      return makeError(it->path() + ": cannot copy: " + copyError.message());
+    // Read through the bounded reader: a FIFO or device named like a
+    // tokenizer file must not block or fill the export.
+    llvm::Expected<std::string> contents =
+        readRegularFile(it->path(), kMaxCompanionFileBytes);
+    if (!contents)
+      return contents.takeError();
+    MOE_RETURN_IF_ERROR(output.writeFile(name, *contents));
   }
   if (ec)
     return makeError(baseDir + ": " + ec.message());
