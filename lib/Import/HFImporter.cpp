@@ -22,6 +22,7 @@
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/StringSet.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Regex.h"
@@ -724,7 +725,15 @@ static llvm::Error importAll(ModuleOp module, const ImportRequest &request) {
 LogicalResult mlir::moe::importHuggingFace(ModuleOp module,
                                            const ImportRequest &request) {
   if (llvm::Error err = importAll(module, request)) {
-    mlir::emitError(module.getLoc()) << llvm::toString(std::move(err));
+    // Errors start with the file at fault (an expert's config, an
+    // adapter's tensor file, a shard): locate them there, not at the base.
+    std::string message = llvm::toString(std::move(err));
+    Location loc = module.getLoc();
+    StringRef file = StringRef(message).split(": ").first;
+    if (file != message && llvm::sys::fs::exists(file))
+      loc = FileLineColLoc::get(module.getContext(), file, /*line=*/0,
+                                /*column=*/0);
+    mlir::emitError(loc) << message;
     return failure();
   }
   return success();
