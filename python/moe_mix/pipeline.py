@@ -147,6 +147,15 @@ class Pipeline:
         _, stderr = tools.run(command, self.current.name, on_stderr_line)
         self._warnings(stderr)
 
+    def _run_export(self, command):
+        """An export, with the bytes written so far shown while it runs."""
+        self.current.poll = lambda: f"{_bytes(_directory_bytes(self.stage))} written"
+        try:
+            self._run(command)
+        finally:
+            self.current.poll = None
+        self.current.progress("")
+
     def _warnings(self, stderr):
         for line in stderr.splitlines():
             if "warning:" in line:
@@ -326,10 +335,7 @@ class Pipeline:
             command.append(f"--export-dtype={output.options['dtype']}")
         if output.options.get("shard_size"):
             command.append(f"--shard-size={output.options['shard_size']}")
-        self.current.poll = lambda: f"{_bytes(_directory_bytes(self.stage))} written"
-        self._run(command)
-        self.current.poll = None
-        self.current.progress("")
+        self._run_export(command)
         written = _bytes(_directory_bytes(target))
         with open(os.path.join(target, "config.json"), encoding="utf-8") as f:
             architecture = (json.load(f).get("architectures") or ["?"])[0]
@@ -364,10 +370,7 @@ class Pipeline:
                    "--export-func=mix"]
         if output.options.get("moe"):
             command.append(f"--onnx-moe={output.options['moe']}")
-        self.current.poll = lambda: f"{_bytes(_directory_bytes(self.stage))} written"
-        self._run(command)
-        self.current.poll = None
-        self.current.progress("")
+        self._run_export(command)
         directory, name = os.path.split(target)
         self.current.detail += ", " + _bytes(sum(
             os.path.getsize(os.path.join(directory, f)) for f in os.listdir(directory)
