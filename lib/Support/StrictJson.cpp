@@ -8,6 +8,8 @@
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cmath>
+
 using namespace mlir::moe;
 
 namespace {
@@ -121,6 +123,33 @@ static ScanResult scanJson(llvm::StringRef text) {
   return result;
 }
 
+/// The path of a number in `value` that is not a finite double:
+/// llvm::json reads a literal such as `1e999` as infinity, which no writer
+/// can write back as JSON. Recursion is bounded by the scan's depth limit.
+static std::optional<std::vector<std::string>>
+findNonFiniteNumber(const llvm::json::Value &value,
+                    std::vector<std::string> &path) {
+  if (const llvm::json::Object *object = value.getAsObject()) {
+    for (const auto &[key, member] : *object) {
+      path.push_back(key.str());
+      if (auto found = findNonFiniteNumber(member, path))
+        return found;
+      path.pop_back();
+    }
+  } else if (const llvm::json::Array *array = value.getAsArray()) {
+    for (auto [index, element] : llvm::enumerate(*array)) {
+      path.push_back("[" + std::to_string(index) + "]");
+      if (auto found = findNonFiniteNumber(element, path))
+        return found;
+      path.pop_back();
+    }
+  } else if (std::optional<double> number = value.getAsNumber()) {
+    if (!std::isfinite(*number))
+      return path;
+  }
+  return std::nullopt;
+}
+
 StrictJson mlir::moe::parseJsonStrictly(llvm::StringRef text) {
   StrictJson result;
   ScanResult scan = scanJson(text);
@@ -136,6 +165,13 @@ StrictJson mlir::moe::parseJsonStrictly(llvm::StringRef text) {
   }
   if (scan.duplicate) {
     result.duplicate = std::move(scan.duplicate);
+    return result;
+  }
+  std::vector<std::string> path;
+  if (auto overflow = findNonFiniteNumber(*value, path)) {
+    result.syntaxError = "number out of the range of a double";
+    if (!overflow->empty())
+      result.syntaxError += " at " + quoted(formatJsonPath(*overflow));
     return result;
   }
   result.value = std::move(*value);

@@ -39,7 +39,8 @@ struct StrictJson {
 };
 
 /// Parses `text` as JSON, refusing documents nested deeper than
-/// kMaxJsonDepth and objects with two equal keys (compared after
+/// kMaxJsonDepth, numbers beyond the range of a double (`1e999`, which
+/// would read as infinity) and objects with two equal keys (compared after
 /// unescaping, so "a" and "\u0061" are equal). The first duplicate in text
 /// order is reported.
 StrictJson parseJsonStrictly(llvm::StringRef text);
