@@ -35,8 +35,12 @@ def Moe_ScopeOp : Moe_Op<"scope", [Symbol]> {
   let summary = "declares a checkpoint that parameters are read from";
   let description = [{
     Names a checkpoint on disk. `path` is a directory for `huggingface` and
-    `peft` scopes and a file for `safetensors` scopes; relative paths are
-    resolved against the working directory of the tool that reads them.
+    `peft` scopes and a file for `safetensors` scopes. The import and the
+    passes write absolute paths; relative ones are resolved against the
+    working directory of the tool that reads them. A tool reads a scope
+    from elsewhere with `--moe-scope=NAME=PATH` (a module moved to another
+    machine) and refuses stored weights that hold NaN or an infinity unless
+    `--allow-non-finite-weights` is given.
 
     ```mlir
     moe.scope @base path "models/base" format huggingface

@@ -674,9 +674,13 @@ static llvm::Error importAll(ModuleOp module, const ImportRequest &request) {
 
   OpBuilder builder(module.getContext());
   builder.setInsertionPointToEnd(module.getBody());
+  // Absolute scope paths: the module reads the same checkpoints from any
+  // working directory (--moe-scope rebinds them on another machine).
   auto declareScope = [&](const CheckpointRef &ref, ScopeFormat format) {
+    SmallString<256> path(ref.path);
+    llvm::sys::fs::make_absolute(path);
     ScopeOp::create(builder, NameLoc::get(builder.getStringAttr(ref.path)),
-                    scopeName(ref.name), ref.path, format);
+                    scopeName(ref.name), path, format);
   };
   declareScope(request.base, ScopeFormat::huggingface);
   for (const Expert &expert : experts)

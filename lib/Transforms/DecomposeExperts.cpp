@@ -159,6 +159,7 @@ LogicalResult DecomposeExpertsPass::decompose(func::FuncOp base,
     return emitError(expert.getLoc()) << llvm::toString(std::move(error));
   SmallString<256> path(outputDir);
   llvm::sys::path::append(path, expert.getSymName() + ".safetensors");
+  llvm::sys::fs::make_absolute(path);
   OpBuilder moduleBuilder = OpBuilder::atBlockBegin(module.getBody());
   ScopeOp::create(moduleBuilder, expert.getLoc(), scope, path,
                   ScopeFormat::safetensors);

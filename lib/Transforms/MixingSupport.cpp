@@ -5,6 +5,7 @@
 #include "moe/Formats/HF/TensorNames.h"
 
 #include "mlir/IR/Builders.h"
+#include "llvm/Support/FileSystem.h"
 
 using namespace mlir;
 using namespace mlir::moe;
@@ -63,8 +64,10 @@ std::string mlir::moe::declareFileScope(ModuleOp module, StringRef stem,
   std::string name = stem.str();
   for (int suffix = 1; module.lookupSymbol(name); ++suffix)
     name = (stem + "_" + Twine(suffix)).str();
+  SmallString<256> absolute(path);
+  llvm::sys::fs::make_absolute(absolute);
   OpBuilder builder = OpBuilder::atBlockBegin(module.getBody());
-  ScopeOp::create(builder, module.getLoc(), name, path,
+  ScopeOp::create(builder, module.getLoc(), name, absolute,
                   ScopeFormat::safetensors);
   return name;
 }

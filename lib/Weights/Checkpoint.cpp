@@ -193,8 +193,8 @@ Expected<std::vector<float>> Checkpoint::readF32(StringRef name) const {
 /// Bytes read per step when converting: bounds the buffer of a read.
 static constexpr uint64_t kReadChunkBytes = uint64_t(4) << 20;
 
-Error Checkpoint::readF32(StringRef name, uint64_t first,
-                          llvm::MutableArrayRef<float> dest) const {
+Expected<Checkpoint::Located>
+Checkpoint::locateFloats(StringRef name, uint64_t first, uint64_t count) const {
   auto it = tensors.find(name);
   if (it == tensors.end())
     return makeError(rootPath + ": no tensor " + quoted(name));
@@ -205,10 +205,18 @@ Error Checkpoint::readF32(StringRef name, uint64_t first,
                      ", which cannot be read as F32 (F64, F32, F16 and BF16 "
                      "can)");
   uint64_t elements = info->numElements();
-  if (first > elements || dest.size() > elements - first)
+  if (first > elements || count > elements - first)
     return makeError(file->path() + ": tensor " + quoted(name) + " has " +
                      Twine(elements) + " elements; cannot read " +
-                     Twine(dest.size()) + " from element " + Twine(first));
+                     Twine(count) + " from element " + Twine(first));
+  return it->second;
+}
+
+Error Checkpoint::readF32(StringRef name, uint64_t first,
+                          llvm::MutableArrayRef<float> dest) const {
+  Located located;
+  MOE_ASSIGN_OR_RETURN(located, locateFloats(name, first, dest.size()));
+  auto [file, info] = located;
   unsigned size = dtypeSize(info->dtype);
   uint64_t perChunk = kReadChunkBytes / size;
   std::vector<uint8_t> raw;
@@ -228,4 +236,26 @@ Error Checkpoint::readF32(StringRef name, uint64_t first,
     done += count;
   }
   return Error::success();
+}
+
+Expected<std::optional<uint64_t>>
+Checkpoint::findNonFinite(StringRef name, uint64_t first,
+                          uint64_t count) const {
+  Located located;
+  MOE_ASSIGN_OR_RETURN(located, locateFloats(name, first, count));
+  auto [file, info] = located;
+  unsigned size = dtypeSize(info->dtype);
+  uint64_t perChunk = kReadChunkBytes / size;
+  std::vector<uint8_t> raw(std::min<uint64_t>(count, perChunk) * size);
+  for (uint64_t done = 0; done < count;) {
+    uint64_t chunk = std::min<uint64_t>(count - done, perChunk);
+    if (Error error = file->read(*info, (first + done) * size,
+                                 {raw.data(), size_t(chunk * size)}))
+      return std::move(error);
+    if (std::optional<size_t> found =
+            weights::findNonFinite(info->dtype, raw.data(), chunk))
+      return first + done + *found;
+    done += chunk;
+  }
+  return std::nullopt;
 }

@@ -7,7 +7,11 @@
 #include "llvm/ADT/bit.h"
 #include "llvm/Support/Endian.h"
 
+#include <algorithm>
 #include <cassert>
+#include <cmath>
+#include <cstring>
+#include <limits>
 
 using namespace mlir;
 using namespace mlir::moe::weights;
@@ -270,5 +274,58 @@ void mlir::moe::weights::convertFromF32(DType dtype, const float *source,
   default:
     assert(false && "convertFromF32 needs a readable float dtype");
     return;
+  }
+}
+
+/// The index of the first of the `count` unsigned words of `source` with
+/// all `exponent` bits set (NaN or infinity). Blocks are scanned without an
+/// early exit, which the compiler vectorises: the check runs at memory
+/// speed beside the reads of an export.
+template <typename Word>
+static std::optional<size_t> findAllOnesExponent(const uint8_t *source,
+                                                 size_t count, Word exponent) {
+  constexpr size_t kBlock = 1024;
+  Word words[kBlock];
+  for (size_t start = 0; start < count; start += kBlock) {
+    size_t block = std::min(kBlock, count - start);
+    std::memcpy(words, source + sizeof(Word) * start, sizeof(Word) * block);
+    if (llvm::endianness::native != llvm::endianness::little)
+      for (size_t i = 0; i < block; ++i)
+        words[i] = llvm::byteswap(words[i]);
+    bool found = false;
+    for (size_t i = 0; i < block; ++i)
+      found |= (words[i] & exponent) == exponent;
+    if (!found)
+      continue;
+    for (size_t i = 0; i < block; ++i)
+      if ((words[i] & exponent) == exponent)
+        return start + i;
+  }
+  return std::nullopt;
+}
+
+std::optional<size_t> mlir::moe::weights::findNonFinite(DType dtype,
+                                                        const uint8_t *source,
+                                                        size_t count) {
+  switch (dtype) {
+  case DType::F64:
+    // Weights are read as floats: a double beyond their range reads as an
+    // infinity.
+    for (size_t i = 0; i < count; ++i) {
+      double value = llvm::bit_cast<double>(
+          endian::read<uint64_t, llvm::endianness::little>(source + 8 * i));
+      if (!(std::fabs(value) <= std::numeric_limits<float>::max()))
+        return i;
+    }
+    return std::nullopt;
+  case DType::F32:
+    return findAllOnesExponent<uint32_t>(source, count, 0x7f800000);
+  case DType::F16:
+    return findAllOnesExponent<uint16_t>(source, count, 0x7c00);
+  case DType::BF16:
+    return findAllOnesExponent<uint16_t>(source, count, 0x7f80);
+  default:
+    assert(false && "findNonFinite needs a readable float dtype");
+    return std::nullopt;
   }
 }

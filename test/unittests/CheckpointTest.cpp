@@ -230,6 +230,54 @@ TEST(CheckpointTest, ReadsEveryFloatDType) {
             path + ": no tensor 'nope'");
 }
 
+TEST(CheckpointTest, FindsElementsThatReadAsNaNOrInfinity) {
+  TempDir dir;
+  auto le16 = [](std::vector<uint16_t> values) {
+    std::string bytes;
+    for (uint16_t value : values)
+      bytes += {static_cast<char>(value), static_cast<char>(value >> 8)};
+    return bytes;
+  };
+  auto f64 = [](std::vector<double> values) {
+    std::string bytes(8 * values.size(), '\0');
+    for (auto [i, value] : llvm::enumerate(values))
+      llvm::support::endian::write64le(bytes.data() + 8 * i,
+                                       llvm::bit_cast<uint64_t>(value));
+    return bytes;
+  };
+  std::string path = dir.file("model.safetensors");
+  writeFile(
+      path,
+      fileOf({{"finite_f32", "F32", {3}, f32Bytes({3.4e38f, -0.0f, 1e-45f})},
+              {"nan_f32", "F32", {4}, f32Bytes({1, 2, NAN, INFINITY})},
+              {"inf_f16", "F16", {3}, le16({0x7bff, 0x3c00, 0xfc00})},
+              {"nan_bf16", "BF16", {2}, le16({0x7f7f, 0x7fc1})},
+              // 1e300 is a finite double but reads as an infinite float.
+              {"big_f64", "F64", {3}, f64({3.4e38, 0.5, -1e300})}}));
+  auto checkpoint = Checkpoint::open(path);
+  ASSERT_TRUE(static_cast<bool>(checkpoint))
+      << errorText(std::move(checkpoint));
+  auto find = [&](llvm::StringRef name, uint64_t first, uint64_t count) {
+    auto found = (*checkpoint)->findNonFinite(name, first, count);
+    if (!found)
+      return "error: " + errorText(found.takeError());
+    return *found ? std::to_string(**found) : std::string("none");
+  };
+  EXPECT_EQ(find("finite_f32", 0, 3), "none");
+  EXPECT_EQ(find("nan_f32", 0, 4), "2");
+  EXPECT_EQ(find("nan_f32", 3, 1), "3");
+  EXPECT_EQ(find("nan_f32", 0, 2), "none");
+  EXPECT_EQ(find("inf_f16", 0, 3), "2");
+  EXPECT_EQ(find("inf_f16", 0, 2), "none");
+  EXPECT_EQ(find("nan_bf16", 0, 2), "1");
+  EXPECT_EQ(find("big_f64", 0, 3), "2");
+  EXPECT_EQ(find("big_f64", 0, 2), "none");
+  EXPECT_EQ(find("nan_f32", 3, 2),
+            "error: " + path +
+                ": tensor 'nan_f32' has 4 elements; cannot read 2 from "
+                "element 3");
+}
+
 /// A directory with two good shards and an index that is edited per test.
 class ShardedCheckpointTest : public ::testing::Test {
 protected:

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/InitMoe.h"
+#include "moe/Weights/WeightSources.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllPasses.h"
@@ -14,6 +15,7 @@
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
   mlir::moe::registerAllMoePasses();
+  mlir::moe::registerWeightSourceCLOptions();
   mlir::DialectRegistry registry;
   mlir::moe::registerMoeDialects(registry);
   return mlir::asMainReturnCode(mlir::MlirOptMain(

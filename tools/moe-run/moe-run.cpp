@@ -12,6 +12,7 @@
 #include "moe/Support/Errors.h"
 #include "moe/Support/StagedOutput.h"
 #include "moe/Weights/SafeTensors.h"
+#include "moe/Weights/WeightSources.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
@@ -164,7 +165,7 @@ static int fail(const Twine &message) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
-  cl::HideUnrelatedOptions(runCategory);
+  cl::HideUnrelatedOptions({&runCategory, &weightSourceCLCategory()});
   cl::ParseCommandLineOptions(argc, argv,
                               "moe-run: runs a moe model function on the CPU");
   if (idsText.empty())

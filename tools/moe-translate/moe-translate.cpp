@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Translation/Translations.h"
+#include "moe/Weights/WeightSources.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Diagnostics.h"
@@ -55,6 +56,7 @@ static std::unique_ptr<llvm::MemoryBuffer> openInput(llvm::StringRef path,
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   moe::registerMoeTranslations();
+  moe::registerWeightSourceCLOptions();
   registerAsmPrinterCLOptions();
   registerMLIRContextCLOptions();
   registerTranslationCLOptions();

@@ -43,7 +43,8 @@ private:
 std::string getLinearModulePath(Value weight);
 
 /// Declares a safetensors scope for the file `path` (router weights,
-/// prototypes) under a fresh name derived from `stem`, and returns the name.
+/// prototypes), made absolute, under a fresh name derived from `stem`, and
+/// returns the name.
 std::string declareFileScope(ModuleOp module, StringRef stem, StringRef path);
 
 } // namespace mlir::moe

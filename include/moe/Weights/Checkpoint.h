@@ -38,13 +38,24 @@ public:
   /// through bounded buffers (SafeTensorsFile::read is the page policy).
   llvm::Error readF32(llvm::StringRef name, uint64_t first,
                       llvm::MutableArrayRef<float> dest) const;
+  /// The index of the first NaN or infinity among elements [first, first +
+  /// count) of tensor `name` (a readable float), read through the same
+  /// bounded buffers; std::nullopt when they are all finite.
+  llvm::Expected<std::optional<uint64_t>>
+  findNonFinite(llvm::StringRef name, uint64_t first, uint64_t count) const;
 
 private:
   explicit Checkpoint(std::string root) : rootPath(std::move(root)) {}
 
+  using Located = std::pair<SafeTensorsFile *, const TensorInfo *>;
+  /// The file and entry of float tensor `name`, with elements [first, first
+  /// + count) checked to exist.
+  llvm::Expected<Located> locateFloats(llvm::StringRef name, uint64_t first,
+                                       uint64_t count) const;
+
   std::string rootPath;
   std::vector<std::unique_ptr<SafeTensorsFile>> files;
-  llvm::StringMap<std::pair<SafeTensorsFile *, const TensorInfo *>> tensors;
+  llvm::StringMap<Located> tensors;
 };
 
 } // namespace mlir::moe::weights

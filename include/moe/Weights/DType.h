@@ -59,6 +59,14 @@ void convertToF32(DType dtype, const uint8_t *source, float *dest,
 void convertFromF32(DType dtype, const float *source, uint8_t *dest,
                     size_t count);
 
+/// The index of the first element of `source` (`count` little-endian
+/// elements of a readable float `dtype`) that reads as NaN or an infinity
+/// when converted to a float (convertToF32): a NaN or infinity of its own
+/// dtype, or an F64 beyond the range of a float; std::nullopt when there is
+/// none.
+std::optional<size_t> findNonFinite(DType dtype, const uint8_t *source,
+                                    size_t count);
+
 } // namespace mlir::moe::weights
 
 #endif // MOE_WEIGHTS_DTYPE_H

@@ -13,6 +13,7 @@
 
 #include "moe/Weights/Checkpoint.h"
 #include "moe/Weights/HostTensor.h"
+#include "moe/Weights/WeightSources.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Value.h"
@@ -51,7 +52,8 @@ struct StoredRange {
 /// checkpoint layer's bounded reads.
 class WeightEvaluator {
 public:
-  explicit WeightEvaluator(ModuleOp module) : module(module) {}
+  explicit WeightEvaluator(ModuleOp module, WeightSourceOptions options = {})
+      : module(module), options(std::move(options)) {}
 
   /// The value of weight `value` as floats, cached until clearValues. Errors
   /// name the operation, the scope and the tensor at fault.
@@ -73,9 +75,10 @@ public:
   llvm::Expected<weights::Checkpoint *> checkpoint(llvm::StringRef name);
 
   /// The stored tensor of `param`, checked against the IR: it exists, its
-  /// dtype is a float one, the slice its index names exists, and its shape
-  /// (less a sliced dimension) is the param's. Errors name the file and the
-  /// tensor.
+  /// dtype is a float one, the slice its index names exists, its shape
+  /// (less a sliced dimension) is the param's, and (unless the options
+  /// allow them) its elements hold no NaN or infinity. Errors name the file
+  /// and the tensor.
   llvm::Expected<StoredParam> locate(ParamOp param);
 
   /// Forgets cached values (not checkpoints), to bound memory between
@@ -88,6 +91,8 @@ private:
                          float *dest);
 
   ModuleOp module;
+  WeightSourceOptions options;
+  bool scopeBindingsChecked = false;
   llvm::StringMap<std::unique_ptr<weights::Checkpoint>> checkpoints;
   llvm::DenseMap<Operation *, StoredParam> located;
   llvm::DenseMap<Value, std::shared_ptr<const HostTensor>> values;

@@ -6,6 +6,7 @@
 #include "moe/Support/Errors.h"
 #include "moe/Support/Format.h"
 
+#include <cmath>
 #include <cstring>
 
 using namespace mlir;
@@ -16,19 +17,43 @@ WeightEvaluator::checkpoint(StringRef name) {
   auto it = checkpoints.find(name);
   if (it != checkpoints.end())
     return it->second.get();
+  if (!scopeBindingsChecked) {
+    MOE_RETURN_IF_ERROR(checkScopeBindings(module, options));
+    scopeBindingsChecked = true;
+  }
   auto scope = module.lookupSymbol<ScopeOp>(name);
   if (!scope)
     return makeError("no moe.scope named '" + name + "'");
   StringRef stem =
       scope.getFormat() == ScopeFormat::peft ? "adapter_model" : "model";
+  std::string path = scopePath(scope, options);
   llvm::Expected<std::unique_ptr<weights::Checkpoint>> opened =
-      weights::Checkpoint::open(scope.getPath(), stem);
+      weights::Checkpoint::open(path, stem);
   if (!opened)
-    return makeError("scope '" + name +
-                     "': " + llvm::toString(opened.takeError()));
+    return explainScopeError(scope, path,
+                             makeError("scope '" + name + "': " +
+                                       llvm::toString(opened.takeError())));
   weights::Checkpoint *result = opened->get();
   checkpoints[name] = std::move(*opened);
   return result;
+}
+
+/// Refuses a stored param with a NaN or an infinity, naming the file, the
+/// tensor and the element.
+static llvm::Error checkFinite(const StoredParam &stored, StringRef key) {
+  std::optional<uint64_t> found;
+  MOE_ASSIGN_OR_RETURN(found, stored.checkpoint->findNonFinite(
+                                  key, stored.elementOffset, stored.elements));
+  if (!found)
+    return llvm::Error::success();
+  float value;
+  MOE_RETURN_IF_ERROR(stored.checkpoint->readF32(key, *found, {&value, 1}));
+  return makeError(stored.file + ": tensor '" + key + "' holds " +
+                   (std::isnan(value) ? "NaN"
+                    : value > 0       ? "+infinity"
+                                      : "-infinity") +
+                   " at element " + Twine(*found) +
+                   " (--allow-non-finite-weights reads it as it is)");
 }
 
 llvm::Expected<StoredParam> WeightEvaluator::locate(ParamOp param) {
@@ -63,6 +88,8 @@ llvm::Expected<StoredParam> WeightEvaluator::locate(ParamOp param) {
                      formatShape(stored) + " but the IR expects " +
                      formatShape(expected));
   StoredParam result{ckpt, info, file, index * elements, elements};
+  if (!options.allowNonFinite)
+    MOE_RETURN_IF_ERROR(checkFinite(result, key));
   located[param] = result;
   return result;
 }
