@@ -12,10 +12,16 @@
 #include "llvm/Support/Signals.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <atomic>
 #include <cerrno>
+#include <climits>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <fcntl.h>
+#include <iterator>
+#include <mutex>
+#include <pthread.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -73,6 +79,134 @@ static void removeStaleEntries(StringRef directory, StringRef name) {
     removeTree(entry);
 }
 
+//===----------------------------------------------------------------------===//
+// Removing the staging directories on a signal. LLVM's handler unlinks the
+// registered files but leaves directories, so the staging directories of the
+// process are kept in fixed slots that a handler reads without locks or
+// allocation, and removed (inner ones first) once LLVM has removed the files.
+//===----------------------------------------------------------------------===//
+
+static constexpr int kSignalSlots = 32;
+enum SlotState : int { SlotFree, SlotClaimed, SlotReady };
+static std::atomic<int> slotStates[kSignalSlots];
+static char slotPaths[kSignalSlots][PATH_MAX];
+static std::atomic<int> caughtSignal{0};
+static const int interruptSignals[] = {SIGHUP, SIGINT, SIGTERM};
+static struct sigaction llvmActions[std::size(interruptSignals)];
+
+/// rmdir(2) of every registered staging directory, repeated while one goes,
+/// so that a staging directory inside another goes first. Async-signal-safe.
+static void removeStagingDirectories() {
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (int slot = 0; slot < kSignalSlots; ++slot)
+      if (slotStates[slot].load() == SlotReady &&
+          ::rmdir(slotPaths[slot]) == 0) {
+        slotStates[slot].store(SlotClaimed);
+        progress = true;
+      }
+  }
+}
+
+/// LLVM's interrupt function: runs after LLVM removed the files and restored
+/// the default actions, instead of its re-raise, so it raises the signal.
+static void removeStagingOnInterrupt() {
+  removeStagingDirectories();
+  int signal = caughtSignal.load();
+  ::raise(signal ? signal : SIGTERM);
+}
+
+static void removeStagingOnCrash(void *) { removeStagingDirectories(); }
+
+/// Put before LLVM's handler only to tell the interrupt function which
+/// signal to raise again.
+static void recordSignal(int signal, siginfo_t *info, void *context) {
+  caughtSignal.store(signal);
+  for (size_t i = 0; i < std::size(interruptSignals); ++i) {
+    if (interruptSignals[i] != signal)
+      continue;
+    const struct sigaction &llvm = llvmActions[i];
+    if (llvm.sa_flags & SA_SIGINFO)
+      llvm.sa_sigaction(signal, info, context);
+    else if (llvm.sa_handler != SIG_DFL && llvm.sa_handler != SIG_IGN)
+      llvm.sa_handler(signal);
+  }
+}
+
+static void installSignalCleanup() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // Registers LLVM's handlers too, so that they can be chained below.
+    llvm::sys::SetInterruptFunction(removeStagingOnInterrupt);
+    llvm::sys::AddSignalHandler(removeStagingOnCrash, nullptr);
+    for (size_t i = 0; i < std::size(interruptSignals); ++i) {
+      struct sigaction current;
+      if (::sigaction(interruptSignals[i], nullptr, &current) != 0 ||
+          (!(current.sa_flags & SA_SIGINFO) &&
+           (current.sa_handler == SIG_DFL || current.sa_handler == SIG_IGN)))
+        continue;
+      llvmActions[i] = current;
+      struct sigaction chained = current;
+      chained.sa_flags |= SA_SIGINFO;
+      chained.sa_sigaction = recordSignal;
+      ::sigaction(interruptSignals[i], &chained, nullptr);
+    }
+  });
+}
+
+/// Registers `directory` for removal on a signal; false when every slot is
+/// taken (then only the next run of the destination removes it).
+static bool removeDirectoryOnSignal(const std::string &directory) {
+  if (directory.size() >= PATH_MAX)
+    return false;
+  installSignalCleanup();
+  for (int slot = 0; slot < kSignalSlots; ++slot) {
+    int expected = SlotFree;
+    if (!slotStates[slot].compare_exchange_strong(expected, SlotClaimed))
+      continue;
+    std::memcpy(slotPaths[slot], directory.c_str(), directory.size() + 1);
+    slotStates[slot].store(SlotReady);
+    return true;
+  }
+  return false;
+}
+
+/// Whether `directory` is a staging directory of this process.
+static bool isStagingDirectory(StringRef directory) {
+  for (int slot = 0; slot < kSignalSlots; ++slot)
+    if (slotStates[slot].load() == SlotReady && directory == slotPaths[slot])
+      return true;
+  return false;
+}
+
+static void dontRemoveDirectoryOnSignal(const std::string &directory) {
+  for (int slot = 0; slot < kSignalSlots; ++slot) {
+    int expected = SlotReady;
+    if (slotPaths[slot] == directory &&
+        slotStates[slot].compare_exchange_strong(expected, SlotClaimed))
+      slotStates[slot].store(SlotFree);
+  }
+}
+
+namespace {
+/// Holds SIGINT, SIGTERM and SIGHUP back while it lives (they are delivered
+/// once it is gone), so that what it guards completes.
+class InterruptsBlocked {
+public:
+  InterruptsBlocked() {
+    sigset_t interrupts;
+    sigemptyset(&interrupts);
+    for (int signal : interruptSignals)
+      sigaddset(&interrupts, signal);
+    ::pthread_sigmask(SIG_BLOCK, &interrupts, &previous);
+  }
+  ~InterruptsBlocked() { ::pthread_sigmask(SIG_SETMASK, &previous, nullptr); }
+
+private:
+  sigset_t previous;
+};
+} // namespace
+
 /// `<prefix><pid>-<random>` in `directory`.
 static std::string uniqueName(StringRef directory, StringRef prefix) {
   SmallString<256> result(directory);
@@ -107,12 +241,16 @@ llvm::Expected<StagedOutput> StagedOutput::create(StringRef directory,
   std::error_code ec;
   for (int attempt = 0; attempt < 128; ++attempt) {
     std::string candidate = uniqueName(dir, stagingPrefix(name));
+    // Registered first: a signal right after the mkdir still removes it.
+    bool registered = removeDirectoryOnSignal(candidate);
     ec = fs::create_directory(
         candidate, /*IgnoreExisting=*/false,
         fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exe |
             fs::perms::others_read | fs::perms::others_exe);
     if (!ec)
       return StagedOutput(dir, name.str(), candidate);
+    if (registered)
+      dontRemoveDirectoryOnSignal(candidate);
     if (ec != std::errc::file_exists)
       break;
   }
@@ -125,6 +263,7 @@ StagedOutput::StagedOutput(StagedOutput &&other)
       staging(std::move(other.staging)),
       registered(std::move(other.registered)), published(other.published) {
   other.published = true;
+  other.staging.clear();
 }
 
 StagedOutput::~StagedOutput() {
@@ -132,6 +271,20 @@ StagedOutput::~StagedOutput() {
     llvm::sys::DontRemoveFileOnSignal(file);
   if (!published)
     removeTree(staging);
+  // After the removal: a signal meanwhile still removes what is left.
+  if (!staging.empty())
+    dontRemoveDirectoryOnSignal(staging);
+}
+
+llvm::Error StagedOutput::nameDestination(llvm::Error error,
+                                          StringRef where) const {
+  if (!error)
+    return error;
+  std::string message = llvm::toString(std::move(error));
+  for (size_t at = message.find(staging); at != std::string::npos;
+       at = message.find(staging, at + where.size()))
+    message.replace(at, staging.size(), where.str());
+  return makeError(message);
 }
 
 std::string StagedOutput::destination() const {
@@ -180,7 +333,15 @@ llvm::Error StagedOutput::publishFiles(ArrayRef<std::string> names,
     }
     moves.emplace_back(from.str().str(), to.str().str());
   }
+  // Files published into another staging directory (the shards of an
+  // export staged as a whole) stay removable on a signal there.
+  bool intoStaging = isStagingDirectory(directory);
+  // SIGINT, SIGTERM and SIGHUP wait until every file is in place: a model
+  // file is never left beside the data of another export.
+  InterruptsBlocked blocked;
   for (auto &[from, to] : moves) {
+    if (intoStaging)
+      llvm::sys::RemoveFileOnSignal(to);
     std::error_code ec =
         replace ? fs::rename(from, to) : renameNoReplace(from, to);
     if (ec)
@@ -202,6 +363,9 @@ llvm::Error StagedOutput::publishDirectory(bool replace) {
     return makeError(target + ": cannot rename into place: " + ec.message());
   if (!replace)
     return makeError(target + ": exists (--force replaces it)");
+  // SIGINT, SIGTERM and SIGHUP wait until the replaced entry is gone (its
+  // files are not staged, no handler would remove them).
+  InterruptsBlocked blocked;
   std::string aside = uniqueName(directory, replacedPrefix(name));
   if (std::error_code error = fs::rename(target, aside))
     return makeError(target + ": cannot move aside: " + error.message());

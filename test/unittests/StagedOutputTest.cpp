@@ -151,3 +151,47 @@ TEST(StagedOutputTest, MissingDirectoryIsNamed) {
 }
 
 } // namespace
+
+// SIGTERM while staging (an export staged as a whole, with its shards staged
+// inside it and published into it): the process dies of the signal and
+// nothing staged is left, directories included.
+TEST(StagedOutputTest, SignalRemovesStagingDirectories) {
+  TempDir dir;
+  pid_t child = ::fork();
+  if (child == 0) {
+    llvm::Expected<StagedOutput> outer =
+        StagedOutput::create(dir.path(), "out");
+    if (!outer || outer->writeFile("config.json", "{}"))
+      ::_exit(1);
+    llvm::Expected<StagedOutput> inner =
+        StagedOutput::create(outer->path(), "model");
+    if (!inner || inner->writeFile("model.safetensors", "weights") ||
+        inner->publishFiles({"model.safetensors"}, /*replace=*/false))
+      ::_exit(1);
+    llvm::Expected<StagedOutput> pending =
+        StagedOutput::create(outer->path(), "more");
+    if (!pending || pending->writeFile("more.safetensors", "weights"))
+      ::_exit(1);
+    ::raise(SIGTERM);
+    ::_exit(2);
+  }
+  int status;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "exit status " << WEXITSTATUS(status);
+  EXPECT_EQ(WTERMSIG(status), SIGTERM);
+  EXPECT_EQ(dir.list(), std::vector<std::string>{});
+}
+
+TEST(StagedOutputTest, MessagesNameTheDestination) {
+  TempDir dir;
+  StagedOutput staged = stage(dir, "out");
+  std::string stagingPath = staged.path().str();
+  std::string message = errorOf(staged.nameDestination(
+      llvm::createStringError(stagingPath + "/a: cannot write: full; " +
+                              stagingPath + "/b"),
+      dir.file("out")));
+  EXPECT_EQ(message, dir.file("out") + "/a: cannot write: full; " +
+                         dir.file("out") + "/b");
+  EXPECT_EQ(errorOf(staged.nameDestination(llvm::Error::success(), "x")),
+            "<no error>");
+}

@@ -63,6 +63,11 @@ public:
   /// that the destination is always either the old or the new content.
   llvm::Error publishDirectory(bool replace);
 
+  /// `error` with the staging directory in its message replaced by `where`
+  /// its files go (the destination or its directory), so that a message
+  /// names a path the user knows, not one that is gone once it is printed.
+  llvm::Error nameDestination(llvm::Error error, llvm::StringRef where) const;
+
   /// `directory/name`: where publishDirectory puts the staging directory.
   std::string destination() const;
 

@@ -55,13 +55,14 @@ static llvm::Expected<bool> checkDestination(StringRef destination,
 
 /// Refuses to replace a directory that holds a checkpoint the export reads
 /// (with --force, the export would delete it once written).
-static llvm::Error checkNotASource(ModuleOp module, StringRef destination) {
+static llvm::Error checkNotASource(ModuleOp module, StringRef destination,
+                                   const WeightSourceOptions &sources) {
   SmallString<256> target;
   if (llvm::sys::fs::real_path(destination, target))
     return llvm::Error::success();
   for (ScopeOp scope : module.getOps<ScopeOp>()) {
     SmallString<256> source;
-    if (llvm::sys::fs::real_path(scope.getPath(), source))
+    if (llvm::sys::fs::real_path(scopePath(scope, sources), source))
       continue;
     if (source == target || StringRef(source).starts_with((target + "/").str()))
       return makeError(destination + ": holds the checkpoint of scope '" +
@@ -105,7 +106,11 @@ LogicalResult mlir::moe::exportHuggingFace(ModuleOp module,
       checkDestination(options.outputDir, options.force);
   if (!replace)
     return fail(replace.takeError());
-  if (llvm::Error error = checkNotASource(module, options.outputDir))
+  WeightSourceOptions weightSources;
+  if (llvm::Error error = checkScopeBindings(module, weightSources))
+    return fail(std::move(error));
+  if (llvm::Error error =
+          checkNotASource(module, options.outputDir, weightSources))
     return fail(std::move(error));
 
   llvm::Expected<func::FuncOp> func =
@@ -126,16 +131,17 @@ LogicalResult mlir::moe::exportHuggingFace(ModuleOp module,
     return mlir::emitError(func->getLoc())
            << "the moe.scope of @" << (*func).getSymName()
            << " must name the Hugging Face checkpoint of its base model";
-  SmallString<256> configPath(baseScope.getPath());
+  std::string baseDir = scopePath(baseScope, weightSources);
+  SmallString<256> configPath(baseDir);
   llvm::sys::path::append(configPath, "config.json");
   llvm::Expected<DecoderConfig> baseConfig = readDecoderConfig(configPath);
   if (!baseConfig)
-    return fail(baseConfig.takeError());
+    return fail(explainScopeError(baseScope, baseDir, baseConfig.takeError()));
   FailureOr<LayoutChoice> choice = chooseLayout(*decoder, *baseConfig);
   if (failed(choice))
     return failure();
 
-  WeightEvaluator headers(module);
+  WeightEvaluator headers(module, weightSources);
   llvm::Expected<weights::Checkpoint *> baseCheckpoint =
       headers.checkpoint(baseScope.getSymName());
   if (!baseCheckpoint)
@@ -144,7 +150,7 @@ LogicalResult mlir::moe::exportHuggingFace(ModuleOp module,
   if (failed(dtype))
     return failure();
 
-  CheckpointTensors tensors(module, *dtype);
+  CheckpointTensors tensors(module, *dtype, weightSources);
   llvm::Expected<std::vector<weights::TensorSource>> sources =
       tensors.plan(*choice, *decoder);
   if (!sources)
@@ -159,12 +165,16 @@ LogicalResult mlir::moe::exportHuggingFace(ModuleOp module,
                            llvm::sys::path::filename(options.outputDir));
   if (!staged)
     return fail(staged.takeError());
+  // Errors name the files by where they were going, not by the staging area.
+  auto failStaged = [&](llvm::Error error) {
+    return fail(staged->nameDestination(std::move(error), options.outputDir));
+  };
   if (llvm::Error error = staged->writeFile(
           "config.json", hf::formatConfigJson(llvm::json::Value(buildConfig(
                              *choice, *decoder, *baseConfig, *dtype)))))
-    return fail(std::move(error));
-  if (llvm::Error error = hf::copyCompanionFiles(baseScope.getPath(), *staged))
-    return fail(std::move(error));
+    return failStaged(std::move(error));
+  if (llvm::Error error = hf::copyCompanionFiles(baseDir, *staged))
+    return failStaged(std::move(error));
 
   weights::WriterOptions writer;
   writer.maxShardBytes = options.maxShardBytes;
@@ -175,15 +185,8 @@ LogicalResult mlir::moe::exportHuggingFace(ModuleOp module,
       progress.update(done, total);
     };
   if (llvm::Error error = weights::writeSafeTensorsCheckpoint(
-          staged->path(), std::move(*sources), writer)) {
-    // Name the files by where they were going, not by the staging area.
-    std::string message = llvm::toString(std::move(error));
-    std::string stagingPath = staged->path().str();
-    for (size_t at = message.find(stagingPath); at != std::string::npos;
-         at = message.find(stagingPath, at))
-      message.replace(at, stagingPath.size(), options.outputDir);
-    return mlir::emitError(module.getLoc()) << message;
-  }
+          staged->path(), std::move(*sources), writer))
+    return failStaged(std::move(error));
   if (llvm::Error error = staged->publishDirectory(*replace))
     return fail(std::move(error));
 

@@ -198,6 +198,16 @@ static FailureOr<UniformShape> uniformShape(Decoder &decoder) {
     return differ(a, b, what, Twine(valueA), Twine(valueB));
   };
 
+  auto noRoutedLayer = [&] {
+    return mlir::emitError(func.getLoc())
+           << "cannot export @" << func.getSymName()
+           << " as a Hugging Face MoE checkpoint: no layer "
+              "is routed (mix it with moe-mix-experts first)";
+  };
+  // Embedding, final norm and head alone match as a decoder without
+  // layers; what follows takes the first layer as the reference.
+  if (decoder.layers.empty())
+    return noRoutedLayer();
   DecoderLayer &first = decoder.layers.front();
   AttentionOp reference = first.attention;
   shape.heads = reference.getNumHeads();
@@ -298,10 +308,7 @@ static FailureOr<UniformShape> uniformShape(Decoder &decoder) {
   shape.partialQkvBias = (pattern & 7) != 0 && (pattern & 7) != 7;
   shape.outputBias = pattern & 8;
   if (!firstRouted)
-    return mlir::emitError(func.getLoc())
-           << "cannot export @" << func.getSymName()
-           << " as a Hugging Face MoE checkpoint: no layer "
-              "is routed (mix it with moe-mix-experts first)";
+    return noRoutedLayer();
   return shape;
 }
 

@@ -275,8 +275,9 @@ CheckpointTensors::source(const PlannedTensor &tensor) {
   return source;
 }
 
-CheckpointTensors::CheckpointTensors(ModuleOp module, DType dtype)
-    : evaluator(module), dtype(dtype) {}
+CheckpointTensors::CheckpointTensors(ModuleOp module, DType dtype,
+                                     const WeightSourceOptions &sources)
+    : evaluator(module, sources), dtype(dtype) {}
 
 CheckpointTensors::~CheckpointTensors() = default;
 

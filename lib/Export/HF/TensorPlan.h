@@ -22,7 +22,8 @@ struct WeightPart;
 /// must outlive the writing.
 class CheckpointTensors {
 public:
-  CheckpointTensors(ModuleOp module, weights::DType dtype);
+  CheckpointTensors(ModuleOp module, weights::DType dtype,
+                    const WeightSourceOptions &sources);
   ~CheckpointTensors();
 
   llvm::Expected<std::vector<weights::TensorSource>>

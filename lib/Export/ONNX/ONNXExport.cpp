@@ -135,9 +135,11 @@ LogicalResult mlir::moe::exportOnnx(ModuleOp module,
     return emitError(loc) << "cannot write '" << modelPath
                           << "': " << llvm::toString(staged.takeError());
   WeightEvaluator evaluator(module);
-  if (llvm::Error error =
+  // Errors name the files by where they were going, not by the staging area.
+  if (llvm::Error error = staged->nameDestination(
           writeExternalData(weights, used, evaluator, staged->file(location),
-                            location, *graphProto))
+                            location, *graphProto),
+          dir))
     return emitError(func->getLoc())
            << "--export-onnx: " << llvm::toString(std::move(error));
 
@@ -145,7 +147,8 @@ LogicalResult mlir::moe::exportOnnx(ModuleOp module,
   if (!model.SerializeToString(&bytes))
     return emitError(loc) << "cannot serialise the ONNX model ("
                           << model.ByteSizeLong() << " bytes)";
-  if (llvm::Error error = staged->writeFile(modelName, bytes))
+  if (llvm::Error error =
+          staged->nameDestination(staged->writeFile(modelName, bytes), dir))
     return emitError(loc) << llvm::toString(std::move(error));
 
   std::string message;
