@@ -31,7 +31,8 @@ config.moe_tools_dir = os.path.join(config.moe_obj_root, "bin")
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(
     ["moe-opt", "moe-translate", "moe-run", "mlir-runner", "mlir-translate",
-     "safetensors-header-fuzzer", "hf-config-fuzzer"],
+     "safetensors-header-fuzzer", "hf-config-fuzzer", "adapter-config-fuzzer",
+     "safetensors-index-fuzzer", "export-hf-fuzzer", "export-onnx-fuzzer"],
     [config.moe_tools_dir, config.llvm_tools_dir])
 config.substitutions.append(("%moe_src", config.moe_src_root))
 config.substitutions.append(("%moe_obj", config.moe_obj_root))
@@ -59,6 +60,10 @@ def optional_feature(feature, available, why_missing):
 # ptxas assembles the generated PTX (find_ptxas.py says where it is looked for).
 sys.path.insert(0, config.test_source_root)
 from find_ptxas import find_ptxas  # noqa: E402
+from sanitizers import use_sanitizers  # noqa: E402
+
+# A sanitized build: the sanitizers' options and symbolizer.
+use_sanitizers(config)
 
 ptxas = find_ptxas(config.moe_src_root)
 have_ptxas = ptxas is not None

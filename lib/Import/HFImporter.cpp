@@ -160,6 +160,24 @@ readAdapter(const CheckpointRef &ref, const DecoderConfig &base,
   double alpha = 8.0;
   if (const llvm::json::Value *alphaValue = config->get("lora_alpha"))
     MOE_ASSIGN_OR_RETURN(alpha, alphaOf(*alphaValue, "lora_alpha"));
+  // Every pattern entry is checked, whether a module of the adapter uses it
+  // or not: a zero rank or an infinite alpha is a broken config either way.
+  for (StringRef field : {"rank_pattern", "alpha_pattern"}) {
+    const llvm::json::Value *pattern = config->get(field);
+    if (!pattern || pattern->kind() == llvm::json::Value::Null)
+      continue;
+    const llvm::json::Object *entries = pattern->getAsObject();
+    if (!entries)
+      return fieldError(field.str(), "must be an object");
+    for (const auto &[module, value] : *entries) {
+      std::string entry = (field + "' entry of '" + module.str()).str();
+      if (field == "rank_pattern") {
+        MOE_RETURN_IF_ERROR(rankOf(value, entry).takeError());
+      } else {
+        MOE_RETURN_IF_ERROR(alphaOf(value, entry).takeError());
+      }
+    }
+  }
   bool rslora = config->getBoolean("use_rslora").value_or(false);
   if (config->getBoolean("fan_in_fan_out").value_or(false))
     return fieldError("fan_in_fan_out",

@@ -48,6 +48,10 @@ if probe is None or probe.returncode != 0:
 # The virtualenv's torch brings triton's ptxas, so it is always there.
 sys.path.insert(0, os.path.dirname(config.test_source_root))
 from find_ptxas import find_ptxas  # noqa: E402
+from sanitizers import use_sanitizers  # noqa: E402
+
+# A sanitized build: the sanitizers' options and symbolizer.
+use_sanitizers(config)
 
 ptxas = find_ptxas(config.moe_src_root)
 if ptxas is None:

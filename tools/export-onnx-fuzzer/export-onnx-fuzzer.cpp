@@ -1,0 +1,287 @@
+//===- export-onnx-fuzzer.cpp - libFuzzer target of the ONNX export -------===//
+//
+// Each input is the MLIR text --export-onnx reads, parsed with the dialects
+// that translation registers and verified. A module that verifies is
+// exported, in both MoE encodings, into a fresh directory with every
+// moe.scope bound to a tiny one-layer Llama base (made once in a scratch
+// directory; a fuzzed path is never read). An export that succeeds must
+// have written exactly the model and its data file, the model must parse
+// as an ONNX ModelProto, and each external tensor must lie inside the data
+// file; one that fails must leave the directory empty (no partial output,
+// no staging directory). Any crash, sanitizer report or broken invariant is
+// a finding.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Dialect/MoeOps.h"
+#include "moe/Export/ONNXExport.h"
+#include "moe/Formats/HF/TensorNames.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/Endian.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include "onnx/onnx_pb.h"
+
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <vector>
+
+using namespace mlir;
+using namespace mlir::moe;
+
+/// Stops the fuzzer with a report: a property of the library was violated.
+[[noreturn]] static void fail(const llvm::Twine &what) {
+  llvm::errs() << "export-onnx-fuzzer: " << what << "\n";
+  std::abort();
+}
+
+static constexpr llvm::StringLiteral kModelName = "model.onnx";
+static constexpr llvm::StringLiteral kDataName = "model.onnx.data";
+
+/// The base: Llama, one layer, hidden 8, two heads of 4, one KV head, FFN
+/// 16, vocab 32 (the seeds are mixes of it, as export-hf-fuzzer's).
+static constexpr llvm::StringLiteral kBaseConfig = R"({
+  "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+  "hidden_size": 8, "intermediate_size": 16, "num_hidden_layers": 1,
+  "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 4,
+  "vocab_size": 32, "max_position_embeddings": 64, "rms_norm_eps": 1e-06,
+  "rope_theta": 10000.0, "hidden_act": "silu", "tie_word_embeddings": false
+})";
+
+static std::string joinPath(llvm::StringRef dir, llvm::StringRef name) {
+  llvm::SmallString<128> path(dir);
+  llvm::sys::path::append(path, name);
+  return path.str().str();
+}
+
+static void writeFile(llvm::StringRef path, llvm::StringRef contents) {
+  std::error_code ec;
+  llvm::raw_fd_ostream out(path, ec);
+  if (ec)
+    fail("cannot write " + path + ": " + ec.message());
+  out << contents;
+}
+
+/// The base's safetensors file: its tensors in F32, zero-filled.
+static std::string baseCheckpoint() {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> tensors = {
+      {hf::weightKey(hf::kEmbedTokens), {32, 8}},
+      {hf::weightKey(hf::kFinalNorm), {8}},
+      {hf::weightKey(hf::kLmHead), {32, 8}},
+      {hf::weightKey(hf::inputNormModule(0)), {8}},
+      {hf::weightKey(hf::postAttentionNormModule(0)), {8}},
+      {hf::weightKey(hf::attentionModule(0, "q_proj")), {8, 8}},
+      {hf::weightKey(hf::attentionModule(0, "k_proj")), {4, 8}},
+      {hf::weightKey(hf::attentionModule(0, "v_proj")), {4, 8}},
+      {hf::weightKey(hf::attentionModule(0, "o_proj")), {8, 8}},
+      {hf::weightKey(hf::mlpModule(0, "gate_proj")), {16, 8}},
+      {hf::weightKey(hf::mlpModule(0, "up_proj")), {16, 8}},
+      {hf::weightKey(hf::mlpModule(0, "down_proj")), {8, 16}}};
+  std::string header = "{";
+  uint64_t offset = 0;
+  for (const auto &[name, dims] : tensors) {
+    uint64_t bytes = 4;
+    std::string shape;
+    for (int64_t dim : dims) {
+      bytes *= dim;
+      shape += (shape.empty() ? "" : ",") + std::to_string(dim);
+    }
+    header += (header.size() > 1 ? ",\"" : "\"") + name +
+              "\":{\"dtype\":\"F32\",\"shape\":[" + shape +
+              "],\"data_offsets\":[" + std::to_string(offset) + "," +
+              std::to_string(offset + bytes) + "]}";
+    offset += bytes;
+  }
+  header += "}";
+  char length[8];
+  llvm::support::endian::write64le(length, header.size());
+  return std::string(length, 8) + header + std::string(offset, '\0');
+}
+
+namespace {
+/// A scratch directory of this fuzzer process, removed at exit: `base`, the
+/// checkpoint every scope is bound to, and `out`, made afresh for each
+/// export.
+struct Fixture {
+  llvm::SmallString<128> dir;
+  std::string base, out;
+
+  Fixture();
+  ~Fixture() { llvm::sys::fs::remove_directories(dir); }
+};
+} // namespace
+
+Fixture::Fixture() {
+  // tmpfs when there is one, as the other fuzzers: every input writes files.
+  bool created = false;
+  if (llvm::sys::fs::is_directory("/dev/shm"))
+    for (int attempt = 0; attempt < 16 && !created; ++attempt) {
+      llvm::sys::fs::getPotentiallyUniqueFileName(
+          "/dev/shm/export-onnx-fuzz-%%%%%%%%", dir);
+      created = !llvm::sys::fs::create_directory(dir,
+                                                 /*IgnoreExisting=*/false);
+    }
+  if (!created && llvm::sys::fs::createUniqueDirectory("export-onnx-fuzz", dir))
+    std::abort();
+  base = joinPath(dir, "base");
+  out = joinPath(dir, "out");
+  if (llvm::sys::fs::create_directory(base))
+    fail("cannot create " + base);
+  writeFile(joinPath(base, "config.json"), kBaseConfig);
+  writeFile(joinPath(base, "model.safetensors"), baseCheckpoint());
+}
+
+static Fixture &fixture() {
+  static Fixture instance;
+  return instance;
+}
+
+/// The dialects of --export-onnx (registerDialects in Translations.cpp).
+static MLIRContext &context() {
+  static MLIRContext *instance = [] {
+    DialectRegistry registry;
+    registerMoeDialect(registry);
+    registry.insert<func::FuncDialect, arith::ArithDialect,
+                    tensor::TensorDialect>();
+    auto *created = new MLIRContext(registry, MLIRContext::Threading::DISABLED);
+    created->loadAllAvailableDialects();
+    return created;
+  }();
+  return *instance;
+}
+
+/// The names in `dir`, hidden ones (a staging directory) included.
+static std::vector<std::string> listDirectory(llvm::StringRef dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(dir, ec), end; !ec && it != end;
+       it.increment(ec))
+    names.push_back(llvm::sys::path::filename(it->path()).str());
+  if (ec)
+    fail("cannot list " + dir + ": " + ec.message());
+  return names;
+}
+
+/// Checks an external tensor of the model: in the data file, whole.
+static void checkExternalTensor(const onnx::TensorProto &tensor,
+                                uint64_t dataSize) {
+  std::string location;
+  std::optional<uint64_t> offset, length;
+  for (const onnx::StringStringEntryProto &entry : tensor.external_data()) {
+    uint64_t number = 0;
+    if (entry.key() == "location")
+      location = entry.value();
+    else if (entry.key() != "offset" && entry.key() != "length")
+      continue;
+    else if (!llvm::to_integer(entry.value(), number, 10))
+      fail("tensor '" + tensor.name() + "' has " + entry.key() + " '" +
+           entry.value() + "'");
+    else
+      (entry.key() == "offset" ? offset : length) = number;
+  }
+  if (location != kDataName)
+    fail("tensor '" + tensor.name() + "' is in '" + location +
+         "', not in the data file");
+  if (!offset || !length)
+    fail("tensor '" + tensor.name() + "' has no offset or length");
+  if (*offset > dataSize || *length > dataSize - *offset)
+    fail("tensor '" + tensor.name() + "' ends beyond the data file");
+  uint64_t bytes = tensor.data_type() == onnx::TensorProto::FLOAT ? 4 : 0;
+  for (int64_t dim : tensor.dims())
+    bytes *= dim < 0 ? 0 : static_cast<uint64_t>(dim);
+  if (bytes != *length)
+    fail("tensor '" + tensor.name() + "' has " + llvm::Twine(*length) +
+         " bytes of data for " + llvm::Twine(bytes));
+}
+
+/// Checks every tensor of `graph` and its subgraphs stored externally.
+static void checkGraph(const onnx::GraphProto &graph, uint64_t dataSize) {
+  auto check = [&](const onnx::TensorProto &tensor) {
+    if (tensor.data_location() == onnx::TensorProto::EXTERNAL)
+      checkExternalTensor(tensor, dataSize);
+    else if (tensor.external_data_size())
+      fail("tensor '" + tensor.name() + "' has external data but is inline");
+  };
+  for (const onnx::TensorProto &tensor : graph.initializer())
+    check(tensor);
+  for (const onnx::NodeProto &node : graph.node())
+    for (const onnx::AttributeProto &attribute : node.attribute()) {
+      if (attribute.has_t())
+        check(attribute.t());
+      for (const onnx::TensorProto &tensor : attribute.tensors())
+        check(tensor);
+      if (attribute.has_g())
+        checkGraph(attribute.g(), dataSize);
+      for (const onnx::GraphProto &subgraph : attribute.graphs())
+        checkGraph(subgraph, dataSize);
+    }
+}
+
+/// Checks what an export that succeeded wrote into `dir`.
+static void checkExport(llvm::StringRef dir) {
+  std::vector<std::string> names = listDirectory(dir);
+  llvm::sort(names);
+  if (names != std::vector<std::string>{kModelName.str(), kDataName.str()})
+    fail("the export wrote '" + llvm::join(names, "', '") +
+         "' instead of the model and its data file");
+  uint64_t dataSize = 0;
+  if (llvm::sys::fs::file_size(joinPath(dir, kDataName), dataSize))
+    fail("cannot stat the data file");
+  llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> model =
+      llvm::MemoryBuffer::getFile(joinPath(dir, kModelName));
+  if (!model)
+    fail("cannot read the model: " + model.getError().message());
+  onnx::ModelProto proto;
+  if (!proto.ParseFromArray((*model)->getBufferStart(),
+                            static_cast<int>((*model)->getBufferSize())))
+    fail("the model is no ONNX ModelProto");
+  checkGraph(proto.graph(), dataSize);
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  MLIRContext &ctx = context();
+  // Refusals are expected; their messages are not the point here.
+  ScopedDiagnosticHandler quiet(&ctx, [](Diagnostic &) { return success(); });
+  // MLIR's lexer reads up to a terminating NUL, which libFuzzer's buffer
+  // lacks: the parser is given a copy that has one.
+  std::string text(reinterpret_cast<const char *>(data), size);
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(text, &ctx);
+  if (!module || failed(verify(*module)))
+    return 0;
+
+  // The export reads scopes bound by --moe-scope, a command-line option:
+  // the fuzzer binds them by rewriting their paths, to the same effect.
+  const Fixture &files = fixture();
+  for (ScopeOp scope : module->getOps<ScopeOp>())
+    scope.setPath(files.base);
+
+  for (OnnxMoeEncoding encoding :
+       {OnnxMoeEncoding::Portable, OnnxMoeEncoding::Fused}) {
+    if (llvm::sys::fs::create_directory(files.out, /*IgnoreExisting=*/false))
+      fail("cannot create " + files.out);
+    OnnxExportOptions options;
+    options.modelPath = joinPath(files.out, kModelName);
+    options.encoding = encoding;
+    if (succeeded(exportOnnx(*module, options)))
+      checkExport(files.out);
+    else if (std::vector<std::string> left = listDirectory(files.out);
+             !left.empty())
+      fail("a failed export left '" + llvm::join(left, "', '") + "'");
+    if (llvm::sys::fs::remove_directories(files.out))
+      fail("cannot remove " + files.out);
+  }
+  return 0;
+}
