@@ -12,6 +12,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "FuzzerSupport.h"
+
 #include "Layout.h"
 #include "TensorPlan.h"
 
@@ -30,9 +32,7 @@
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
 #include "llvm/ADT/StringSet.h"
-#include "llvm/Support/Endian.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstdlib>
@@ -40,71 +40,12 @@
 
 using namespace mlir;
 using namespace mlir::moe;
+using namespace moe_fuzz;
 
 /// Stops the fuzzer with a report: a property of the library was violated.
 [[noreturn]] static void fail(const llvm::Twine &what) {
   llvm::errs() << "export-hf-fuzzer: " << what << "\n";
   std::abort();
-}
-
-/// The base: Llama, one layer, hidden 8, two heads of 4, one KV head, FFN
-/// 16, vocab 32 (the seeds are mixes of it).
-static constexpr llvm::StringLiteral kBaseConfig = R"({
-  "architectures": ["LlamaForCausalLM"], "model_type": "llama",
-  "hidden_size": 8, "intermediate_size": 16, "num_hidden_layers": 1,
-  "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 4,
-  "vocab_size": 32, "max_position_embeddings": 64, "rms_norm_eps": 1e-06,
-  "rope_theta": 10000.0, "hidden_act": "silu", "tie_word_embeddings": false
-})";
-
-static std::string joinPath(llvm::StringRef dir, llvm::StringRef name) {
-  llvm::SmallString<128> path(dir);
-  llvm::sys::path::append(path, name);
-  return path.str().str();
-}
-
-static void writeFile(llvm::StringRef path, llvm::StringRef contents) {
-  std::error_code ec;
-  llvm::raw_fd_ostream out(path, ec);
-  if (ec)
-    fail("cannot write " + path + ": " + ec.message());
-  out << contents;
-}
-
-/// The base's safetensors file: its tensors in F32, zero-filled.
-static std::string baseCheckpoint() {
-  std::vector<std::pair<std::string, std::vector<int64_t>>> tensors = {
-      {hf::weightKey(hf::kEmbedTokens), {32, 8}},
-      {hf::weightKey(hf::kFinalNorm), {8}},
-      {hf::weightKey(hf::kLmHead), {32, 8}},
-      {hf::weightKey(hf::inputNormModule(0)), {8}},
-      {hf::weightKey(hf::postAttentionNormModule(0)), {8}},
-      {hf::weightKey(hf::attentionModule(0, "q_proj")), {8, 8}},
-      {hf::weightKey(hf::attentionModule(0, "k_proj")), {4, 8}},
-      {hf::weightKey(hf::attentionModule(0, "v_proj")), {4, 8}},
-      {hf::weightKey(hf::attentionModule(0, "o_proj")), {8, 8}},
-      {hf::weightKey(hf::mlpModule(0, "gate_proj")), {16, 8}},
-      {hf::weightKey(hf::mlpModule(0, "up_proj")), {16, 8}},
-      {hf::weightKey(hf::mlpModule(0, "down_proj")), {8, 16}}};
-  std::string header = "{";
-  uint64_t offset = 0;
-  for (const auto &[name, dims] : tensors) {
-    uint64_t bytes = 4;
-    std::string shape;
-    for (int64_t dim : dims) {
-      bytes *= dim;
-      shape += (shape.empty() ? "" : ",") + std::to_string(dim);
-    }
-    header += (header.size() > 1 ? ",\"" : "\"") + name +
-              "\":{\"dtype\":\"F32\",\"shape\":[" + shape +
-              "],\"data_offsets\":[" + std::to_string(offset) + "," +
-              std::to_string(offset + bytes) + "]}";
-    offset += bytes;
-  }
-  header += "}";
-  char length[8];
-  llvm::support::endian::write64le(length, header.size());
-  return std::string(length, 8) + header + std::string(offset, '\0');
 }
 
 namespace {
@@ -120,20 +61,9 @@ struct Fixture {
 } // namespace
 
 Fixture::Fixture() {
-  // tmpfs when there is one, as the other fuzzers.
-  bool created = false;
-  if (llvm::sys::fs::is_directory("/dev/shm"))
-    for (int attempt = 0; attempt < 16 && !created; ++attempt) {
-      llvm::sys::fs::getPotentiallyUniqueFileName(
-          "/dev/shm/export-hf-fuzz-%%%%%%%%", dir);
-      created = !llvm::sys::fs::create_directory(dir,
-                                                 /*IgnoreExisting=*/false);
-    }
-  if (!created && llvm::sys::fs::createUniqueDirectory("export-hf-fuzz", dir))
-    std::abort();
+  dir = makeScratchDirectory("export-hf-fuzz");
+  writeTinyLlama(dir, /*layers=*/1);
   std::string configPath = joinPath(dir, "config.json");
-  writeFile(configPath, kBaseConfig);
-  writeFile(joinPath(dir, "model.safetensors"), baseCheckpoint());
   llvm::Expected<DecoderConfig> parsed = readDecoderConfig(configPath);
   if (!parsed)
     fail("the base config is refused: " + llvm::toString(parsed.takeError()));

@@ -12,12 +12,12 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "FuzzerSupport.h"
+
 #include "moe/Support/StrictJson.h"
 #include "moe/Weights/Checkpoint.h"
 
-#include "llvm/Support/Endian.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstdlib>
@@ -25,6 +25,7 @@
 
 using namespace mlir::moe;
 using namespace mlir::moe::weights;
+using namespace moe_fuzz;
 
 /// Stops the fuzzer with a report: a property of the library was violated.
 [[noreturn]] static void fail(const llvm::Twine &what) {
@@ -32,31 +33,12 @@ using namespace mlir::moe::weights;
   std::abort();
 }
 
-static std::string joinPath(llvm::StringRef dir, llvm::StringRef name) {
-  llvm::SmallString<128> path(dir);
-  llvm::sys::path::append(path, name);
-  return path.str().str();
-}
-
-static void writeFile(llvm::StringRef path, llvm::StringRef contents) {
-  std::error_code ec;
-  llvm::raw_fd_ostream out(path, ec);
-  if (ec)
-    fail("cannot write " + path + ": " + ec.message());
-  out << contents;
-}
-
 /// A safetensors file of one-element F32 tensors named `names`.
 static std::string shardOf(llvm::ArrayRef<llvm::StringRef> names) {
-  std::string header = "{";
-  for (size_t i = 0; i < names.size(); ++i)
-    header += (i ? ",\"" : "\"") + names[i].str() +
-              "\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[" +
-              std::to_string(4 * i) + "," + std::to_string(4 * i + 4) + "]}";
-  header += "}";
-  char length[8];
-  llvm::support::endian::write64le(length, header.size());
-  return std::string(length, 8) + header + std::string(4 * names.size(), '\0');
+  std::vector<ZeroTensor> tensors;
+  for (llvm::StringRef name : names)
+    tensors.push_back({name.str(), {1}});
+  return zeroSafetensors(tensors);
 }
 
 namespace {
@@ -79,31 +61,18 @@ struct Fixture {
 } // namespace
 
 Fixture::Fixture() {
-  // tmpfs when there is one: every input is written to a file, and on a
-  // disk that makes fuzzing an order of magnitude slower.
-  bool created = false;
-  if (llvm::sys::fs::is_directory("/dev/shm"))
-    for (int attempt = 0; attempt < 16 && !created; ++attempt) {
-      llvm::sys::fs::getPotentiallyUniqueFileName(
-          "/dev/shm/safetensors-index-fuzz-%%%%%%%%", dir);
-      created = !llvm::sys::fs::create_directory(dir,
-                                                 /*IgnoreExisting=*/false);
-    }
-  if (!created &&
-      llvm::sys::fs::createUniqueDirectory("safetensors-index-fuzz", dir))
-    std::abort();
+  dir = makeScratchDirectory("safetensors-index-fuzz");
   checkpoint = joinPath(dir, "ckpt");
   std::string sub = joinPath(checkpoint, "sub");
   for (const std::string &path : {checkpoint, sub})
-    if (llvm::sys::fs::create_directory(path))
-      fail("cannot create " + path);
-  writeFile(joinPath(dir, "outside.safetensors"), shardOf({"a", "b"}));
-  writeFile(joinPath(checkpoint, "model-00001-of-00002.safetensors"),
-            shardOf({"a", "b"}));
-  writeFile(joinPath(checkpoint, "model-00002-of-00002.safetensors"),
-            shardOf({"c"}));
-  writeFile(joinPath(checkpoint, "extra.safetensors"), shardOf({"d"}));
-  writeFile(joinPath(sub, "inner.safetensors"), shardOf({"c"}));
+    makeDirectoryOrAbort(path);
+  writeFileOrAbort(joinPath(dir, "outside.safetensors"), shardOf({"a", "b"}));
+  writeFileOrAbort(joinPath(checkpoint, "model-00001-of-00002.safetensors"),
+                   shardOf({"a", "b"}));
+  writeFileOrAbort(joinPath(checkpoint, "model-00002-of-00002.safetensors"),
+                   shardOf({"c"}));
+  writeFileOrAbort(joinPath(checkpoint, "extra.safetensors"), shardOf({"d"}));
+  writeFileOrAbort(joinPath(sub, "inner.safetensors"), shardOf({"c"}));
   if (llvm::sys::fs::create_link("../outside.safetensors",
                                  joinPath(checkpoint, "link.safetensors")))
     fail("cannot link to the outside shard");
@@ -173,7 +142,7 @@ static void checkAccepted(const Checkpoint &checkpoint, llvm::StringRef text) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   llvm::StringRef text(reinterpret_cast<const char *>(data), size);
-  writeFile(fixture().index, text);
+  writeFileOrAbort(fixture().index, text);
   llvm::Expected<std::unique_ptr<Checkpoint>> checkpoint =
       Checkpoint::open(fixture().checkpoint);
   if (!checkpoint) {

@@ -1,0 +1,58 @@
+//===- FuzzerSupport.h - Scratch files of the libFuzzer targets -*- C++ -*-===//
+//
+// What the fuzzers that read whole checkpoint directories share: a scratch
+// directory (tmpfs when there is one: every input is written to a file,
+// and on a disk that makes fuzzing an order of magnitude slower), files
+// written or the fuzzer stops, zero-filled safetensors files, and the tiny
+// Llama base the adapter and export fuzzers bind their inputs to.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_TOOLS_FUZZERSUPPORT_H
+#define MOE_TOOLS_FUZZERSUPPORT_H
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringRef.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace moe_fuzz {
+
+/// A fresh directory named after `prefix` (in /dev/shm when it exists);
+/// aborts when none can be made.
+std::string makeScratchDirectory(llvm::StringRef prefix);
+
+/// `dir/name`.
+std::string joinPath(llvm::StringRef dir, llvm::StringRef name);
+
+/// Writes `contents` to `path`, or prints why not and aborts.
+void writeFileOrAbort(llvm::StringRef path, llvm::StringRef contents);
+
+/// Makes directory `path`, or prints why not and aborts.
+void makeDirectoryOrAbort(llvm::StringRef path);
+
+/// An F32 tensor of a fixture checkpoint, zero-filled.
+struct ZeroTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+};
+
+/// A safetensors file of `tensors`, in order.
+std::string zeroSafetensors(llvm::ArrayRef<ZeroTensor> tensors);
+
+/// The config.json of the tiny Llama: hidden 8, two heads of 4, one KV
+/// head, FFN 16, vocabulary 32, `layers` layers.
+std::string tinyLlamaConfig(int64_t layers);
+
+/// Every tensor of the tiny Llama with `layers` layers.
+std::vector<ZeroTensor> tinyLlamaTensors(int64_t layers);
+
+/// Writes the tiny Llama (config.json and model.safetensors) into the
+/// existing directory `dir`.
+void writeTinyLlama(llvm::StringRef dir, int64_t layers);
+
+} // namespace moe_fuzz
+
+#endif // MOE_TOOLS_FUZZERSUPPORT_H
