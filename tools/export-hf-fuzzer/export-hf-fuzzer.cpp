@@ -75,20 +75,6 @@ static Fixture &fixture() {
   return instance;
 }
 
-/// The dialects of --export-hf (registerDialects in Translations.cpp).
-static MLIRContext &context() {
-  static MLIRContext *instance = [] {
-    DialectRegistry registry;
-    registerMoeDialect(registry);
-    registry.insert<func::FuncDialect, arith::ArithDialect,
-                    tensor::TensorDialect>();
-    auto *created = new MLIRContext(registry, MLIRContext::Threading::DISABLED);
-    created->loadAllAvailableDialects();
-    return created;
-  }();
-  return *instance;
-}
-
 /// Checks a tensor plan: names once, sizes known, file ranges inside.
 static void checkPlan(llvm::ArrayRef<weights::TensorSource> plan) {
   llvm::StringSet<> names;
@@ -109,7 +95,7 @@ static void checkPlan(llvm::ArrayRef<weights::TensorSource> plan) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  MLIRContext &ctx = context();
+  MLIRContext &ctx = exportInputContext();
   // Refusals are expected; their messages are not the point here.
   ScopedDiagnosticHandler quiet(&ctx, [](Diagnostic &) { return success(); });
   // MLIR's lexer reads up to a terminating NUL, which libFuzzer's buffer

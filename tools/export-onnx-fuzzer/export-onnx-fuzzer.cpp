@@ -79,20 +79,6 @@ static Fixture &fixture() {
   return instance;
 }
 
-/// The dialects of --export-onnx (registerDialects in Translations.cpp).
-static MLIRContext &context() {
-  static MLIRContext *instance = [] {
-    DialectRegistry registry;
-    registerMoeDialect(registry);
-    registry.insert<func::FuncDialect, arith::ArithDialect,
-                    tensor::TensorDialect>();
-    auto *created = new MLIRContext(registry, MLIRContext::Threading::DISABLED);
-    created->loadAllAvailableDialects();
-    return created;
-  }();
-  return *instance;
-}
-
 /// The names in `dir`, hidden ones (a staging directory) included.
 static std::vector<std::string> listDirectory(llvm::StringRef dir) {
   std::vector<std::string> names;
@@ -182,7 +168,7 @@ static void checkExport(llvm::StringRef dir) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  MLIRContext &ctx = context();
+  MLIRContext &ctx = exportInputContext();
   // Refusals are expected; their messages are not the point here.
   ScopedDiagnosticHandler quiet(&ctx, [](Diagnostic &) { return success(); });
   // MLIR's lexer reads up to a terminating NUL, which libFuzzer's buffer

@@ -2,7 +2,13 @@
 
 #include "FuzzerSupport.h"
 
+#include "moe/Dialect/MoeDialect.h"
 #include "moe/Formats/HF/TensorNames.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/MLIRContext.h"
 
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/FileSystem.h"
@@ -12,6 +18,20 @@
 #include <cstdlib>
 
 using namespace mlir::moe;
+
+mlir::MLIRContext &moe_fuzz::exportInputContext() {
+  static mlir::MLIRContext *instance = [] {
+    mlir::DialectRegistry registry;
+    registerMoeDialect(registry);
+    registry.insert<mlir::func::FuncDialect, mlir::arith::ArithDialect,
+                    mlir::tensor::TensorDialect>();
+    auto *created =
+        new mlir::MLIRContext(registry, mlir::MLIRContext::Threading::DISABLED);
+    created->loadAllAvailableDialects();
+    return created;
+  }();
+  return *instance;
+}
 
 std::string moe_fuzz::makeScratchDirectory(llvm::StringRef prefix) {
   llvm::SmallString<128> dir;

@@ -4,7 +4,8 @@
 // directory (tmpfs when there is one: every input is written to a file,
 // and on a disk that makes fuzzing an order of magnitude slower), files
 // written or the fuzzer stops, zero-filled safetensors files, and the tiny
-// Llama base the adapter and export fuzzers bind their inputs to.
+// Llama base the adapter and export fuzzers bind their inputs to, and the
+// context the export fuzzers parse their inputs in.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,7 +19,15 @@
 #include <string>
 #include <vector>
 
+namespace mlir {
+class MLIRContext;
+} // namespace mlir
+
 namespace moe_fuzz {
+
+/// A context with the dialects moe-translate's exports parse their input
+/// with (registerDialects in Translations.cpp), loaded once.
+mlir::MLIRContext &exportInputContext();
 
 /// A fresh directory named after `prefix` (in /dev/shm when it exists);
 /// aborts when none can be made.
