@@ -95,14 +95,8 @@ static void checkPlan(llvm::ArrayRef<weights::TensorSource> plan) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  MLIRContext &ctx = exportInputContext();
-  // Refusals are expected; their messages are not the point here.
-  ScopedDiagnosticHandler quiet(&ctx, [](Diagnostic &) { return success(); });
-  // MLIR's lexer reads up to a terminating NUL, which libFuzzer's buffer
-  // lacks: the parser is given a copy that has one.
-  std::string text(reinterpret_cast<const char *>(data), size);
-  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(text, &ctx);
-  if (!module || failed(verify(*module)))
+  OwningOpRef<ModuleOp> module = parseExportInput(data, size);
+  if (!module)
     return 0;
 
   llvm::Expected<func::FuncOp> func =

@@ -9,6 +9,8 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
 
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/FileSystem.h"
@@ -19,8 +21,9 @@
 
 using namespace mlir::moe;
 
-mlir::MLIRContext &moe_fuzz::exportInputContext() {
-  static mlir::MLIRContext *instance = [] {
+mlir::OwningOpRef<mlir::ModuleOp>
+moe_fuzz::parseExportInput(const uint8_t *data, size_t size) {
+  static mlir::MLIRContext *context = [] {
     mlir::DialectRegistry registry;
     registerMoeDialect(registry);
     registry.insert<mlir::func::FuncDialect, mlir::arith::ArithDialect,
@@ -28,9 +31,18 @@ mlir::MLIRContext &moe_fuzz::exportInputContext() {
     auto *created =
         new mlir::MLIRContext(registry, mlir::MLIRContext::Threading::DISABLED);
     created->loadAllAvailableDialects();
+    created->getDiagEngine().registerHandler(
+        [](mlir::Diagnostic &) { return mlir::success(); });
     return created;
   }();
-  return *instance;
+  // MLIR's lexer reads up to a terminating NUL, which libFuzzer's buffer
+  // lacks: the parser is given a copy that has one.
+  std::string text(reinterpret_cast<const char *>(data), size);
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      mlir::parseSourceString<mlir::ModuleOp>(text, context);
+  if (module && mlir::failed(mlir::verify(*module)))
+    return nullptr;
+  return module;
 }
 
 std::string moe_fuzz::makeScratchDirectory(llvm::StringRef prefix) {

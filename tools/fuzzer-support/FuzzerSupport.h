@@ -12,6 +12,8 @@
 #ifndef MOE_TOOLS_FUZZERSUPPORT_H
 #define MOE_TOOLS_FUZZERSUPPORT_H
 
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringRef.h"
 
@@ -19,15 +21,15 @@
 #include <string>
 #include <vector>
 
-namespace mlir {
-class MLIRContext;
-} // namespace mlir
-
 namespace moe_fuzz {
 
-/// A context with the dialects moe-translate's exports parse their input
-/// with (registerDialects in Translations.cpp), loaded once.
-mlir::MLIRContext &exportInputContext();
+/// `size` bytes of MLIR text parsed in a context with the dialects
+/// moe-translate's exports parse their input with (registerDialects in
+/// Translations.cpp) and verified; null when refused. Diagnostics of the
+/// context are dropped: refusals are expected, their messages are not what
+/// is fuzzed.
+mlir::OwningOpRef<mlir::ModuleOp> parseExportInput(const uint8_t *data,
+                                                   size_t size);
 
 /// A fresh directory named after `prefix` (in /dev/shm when it exists);
 /// aborts when none can be made.
