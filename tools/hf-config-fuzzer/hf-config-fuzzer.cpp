@@ -8,6 +8,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "FuzzerSupport.h"
+
 #include "moe/Formats/HF/ConfigWriter.h"
 #include "moe/Formats/HF/HFConfig.h"
 #include "moe/Support/StrictJson.h"
@@ -25,16 +27,14 @@ using namespace mlir::moe;
   std::abort();
 }
 
-/// The file every input is written to (tmpfs when there is one).
+/// The file every input is written to, in a scratch directory removed at
+/// exit.
 static const std::string &inputPath() {
   static const std::string path = [] {
-    llvm::SmallString<128> file;
-    const char *model = llvm::sys::fs::is_directory("/dev/shm")
-                            ? "/dev/shm/hf-config-fuzz-%%%%%%%%.json"
-                            : "hf-config-fuzz-%%%%%%%%.json";
-    llvm::sys::fs::getPotentiallyUniqueFileName(model, file);
-    std::atexit([] { llvm::sys::fs::remove(inputPath()); });
-    return file.str().str();
+    static const std::string dir =
+        moe_fuzz::makeScratchDirectory("hf-config-fuzz");
+    std::atexit([] { llvm::sys::fs::remove_directories(dir); });
+    return moe_fuzz::joinPath(dir, "config.json");
   }();
   return path;
 }

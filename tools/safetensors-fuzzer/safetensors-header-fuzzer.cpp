@@ -8,6 +8,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "FuzzerSupport.h"
+
 #include "moe/Weights/Checkpoint.h"
 #include "moe/Weights/SafeTensors.h"
 
@@ -27,26 +29,11 @@ struct Scratch {
   llvm::SmallString<128> dir;
   std::string input, output;
 
-  // tmpfs when there is one: every input is written to a file, and on a
-  // disk that makes fuzzing an order of magnitude slower.
   Scratch() {
-    bool created = false;
-    if (llvm::sys::fs::is_directory("/dev/shm"))
-      for (int attempt = 0; attempt < 16 && !created; ++attempt) {
-        llvm::sys::fs::getPotentiallyUniqueFileName(
-            "/dev/shm/safetensors-fuzz-%%%%%%%%", dir);
-        created = !llvm::sys::fs::create_directory(dir,
-                                                   /*IgnoreExisting=*/false);
-      }
-    if (!created &&
-        llvm::sys::fs::createUniqueDirectory("safetensors-fuzz", dir))
-      std::abort();
-    input = (dir + "/input.safetensors").str();
-    llvm::SmallString<128> out(dir);
-    llvm::sys::path::append(out, "out");
-    output = out.str().str();
-    if (llvm::sys::fs::create_directory(output))
-      std::abort();
+    dir = moe_fuzz::makeScratchDirectory("safetensors-fuzz");
+    input = moe_fuzz::joinPath(dir, "input.safetensors");
+    output = moe_fuzz::joinPath(dir, "out");
+    moe_fuzz::makeDirectoryOrAbort(output);
   }
   ~Scratch() { llvm::sys::fs::remove_directories(dir); }
 };
