@@ -179,20 +179,27 @@ TEST(CheckpointTest, RoundTripsThroughTheWriter) {
   }
 }
 
+/// Little-endian bytes of 16-bit words (F16 and BF16 bit patterns).
+std::string le16(std::vector<uint16_t> values) {
+  std::string bytes;
+  for (uint16_t value : values)
+    bytes += {static_cast<char>(value), static_cast<char>(value >> 8)};
+  return bytes;
+}
+
+/// Little-endian bytes of doubles (F64).
+std::string le64(std::vector<double> values) {
+  std::string bytes(8 * values.size(), '\0');
+  for (auto [i, value] : llvm::enumerate(values))
+    llvm::support::endian::write64le(bytes.data() + 8 * i,
+                                     llvm::bit_cast<uint64_t>(value));
+  return bytes;
+}
+
 TEST(CheckpointTest, ReadsEveryFloatDType) {
   TempDir dir;
-  auto le16 = [](std::vector<uint16_t> values) {
-    std::string bytes;
-    for (uint16_t value : values)
-      bytes += {static_cast<char>(value), static_cast<char>(value >> 8)};
-    return bytes;
-  };
-  std::string f64(16, '\0');
-  llvm::support::endian::write64le(f64.data(), llvm::bit_cast<uint64_t>(0.25));
-  llvm::support::endian::write64le(f64.data() + 8,
-                                   llvm::bit_cast<uint64_t>(-1e300));
   std::string path = dir.file("model.safetensors");
-  writeFile(path, fileOf({{"f64", "F64", {2}, f64},
+  writeFile(path, fileOf({{"f64", "F64", {2}, le64({0.25, -1e300})},
                           {"f32", "F32", {1, 1}, f32Bytes({7.5f})},
                           {"f16", "F16", {3}, le16({0x3c00, 0xc100, 0x0001})},
                           {"bf16", "BF16", {2}, le16({0x4040, 0xff80})},
@@ -232,19 +239,6 @@ TEST(CheckpointTest, ReadsEveryFloatDType) {
 
 TEST(CheckpointTest, FindsElementsThatReadAsNaNOrInfinity) {
   TempDir dir;
-  auto le16 = [](std::vector<uint16_t> values) {
-    std::string bytes;
-    for (uint16_t value : values)
-      bytes += {static_cast<char>(value), static_cast<char>(value >> 8)};
-    return bytes;
-  };
-  auto f64 = [](std::vector<double> values) {
-    std::string bytes(8 * values.size(), '\0');
-    for (auto [i, value] : llvm::enumerate(values))
-      llvm::support::endian::write64le(bytes.data() + 8 * i,
-                                       llvm::bit_cast<uint64_t>(value));
-    return bytes;
-  };
   std::string path = dir.file("model.safetensors");
   writeFile(
       path,
@@ -253,7 +247,7 @@ TEST(CheckpointTest, FindsElementsThatReadAsNaNOrInfinity) {
               {"inf_f16", "F16", {3}, le16({0x7bff, 0x3c00, 0xfc00})},
               {"nan_bf16", "BF16", {2}, le16({0x7f7f, 0x7fc1})},
               // 1e300 is a finite double but reads as an infinite float.
-              {"big_f64", "F64", {3}, f64({3.4e38, 0.5, -1e300})}}));
+              {"big_f64", "F64", {3}, le64({3.4e38, 0.5, -1e300})}}));
   auto checkpoint = Checkpoint::open(path);
   ASSERT_TRUE(static_cast<bool>(checkpoint))
       << errorText(std::move(checkpoint));
