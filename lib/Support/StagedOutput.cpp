@@ -377,3 +377,21 @@ llvm::Error StagedOutput::publishDirectory(bool replace) {
   removeTree(aside);
   return llvm::Error::success();
 }
+
+llvm::Expected<bool>
+mlir::moe::checkOutputDirectory(llvm::StringRef destination, bool force) {
+  llvm::sys::fs::file_status status;
+  if (llvm::sys::fs::status(destination, status))
+    return force;
+  if (status.type() != llvm::sys::fs::file_type::directory_file)
+    return makeError(destination + ": exists and is not a directory");
+  std::error_code ec;
+  llvm::sys::fs::directory_iterator it(destination, ec);
+  if (ec)
+    return makeError(destination + ": " + ec.message());
+  bool empty = it == llvm::sys::fs::directory_iterator();
+  if (!empty && !force)
+    return makeError(destination +
+                     ": directory is not empty (--force replaces it)");
+  return true;
+}

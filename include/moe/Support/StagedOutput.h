@@ -81,6 +81,13 @@ private:
   bool published = false;
 };
 
+/// Checks `destination`, a directory an export is to publish (with
+/// publishDirectory): a file there is refused, and a non-empty directory
+/// without `force`. Returns whether publishing may replace what is there:
+/// with `force`, or when it is an empty directory.
+llvm::Expected<bool> checkOutputDirectory(llvm::StringRef destination,
+                                          bool force);
+
 } // namespace mlir::moe
 
 #endif // MOE_SUPPORT_STAGEDOUTPUT_H

@@ -58,6 +58,12 @@ llvm::Error checkScopeBindings(ModuleOp module,
 llvm::Error explainScopeError(ScopeOp scope, llvm::StringRef path,
                               llvm::Error error);
 
+/// Refuses `destination`, a directory an export would replace, when it holds
+/// a checkpoint that `module` reads (the export would delete it once
+/// written).
+llvm::Error refuseReplacingSource(ModuleOp module, llvm::StringRef destination,
+                                  const WeightSourceOptions &options);
+
 } // namespace mlir::moe
 
 #endif // MOE_WEIGHTS_WEIGHTSOURCES_H

@@ -30,48 +30,6 @@ using namespace mlir::moe;
 using namespace mlir::moe::hf_export;
 using weights::DType;
 
-/// Refuses a destination that is a file, or a non-empty directory without
-/// `force`. Returns whether publishing may replace what is there: with
-/// `force`, or when it is an empty directory.
-static llvm::Expected<bool> checkDestination(StringRef destination,
-                                             bool force) {
-  if (destination.empty())
-    return makeError("--export-hf needs an output directory (-o DIR)");
-  llvm::sys::fs::file_status status;
-  if (llvm::sys::fs::status(destination, status))
-    return force;
-  if (status.type() != llvm::sys::fs::file_type::directory_file)
-    return makeError(destination + ": exists and is not a directory");
-  std::error_code ec;
-  llvm::sys::fs::directory_iterator it(destination, ec);
-  if (ec)
-    return makeError(destination + ": " + ec.message());
-  bool empty = it == llvm::sys::fs::directory_iterator();
-  if (!empty && !force)
-    return makeError(destination +
-                     ": directory is not empty (--force replaces it)");
-  return true;
-}
-
-/// Refuses to replace a directory that holds a checkpoint the export reads
-/// (with --force, the export would delete it once written).
-static llvm::Error checkNotASource(ModuleOp module, StringRef destination,
-                                   const WeightSourceOptions &sources) {
-  SmallString<256> target;
-  if (llvm::sys::fs::real_path(destination, target))
-    return llvm::Error::success();
-  for (ScopeOp scope : module.getOps<ScopeOp>()) {
-    SmallString<256> source;
-    if (llvm::sys::fs::real_path(scopePath(scope, sources), source))
-      continue;
-    if (source == target || StringRef(source).starts_with((target + "/").str()))
-      return makeError(destination + ": holds the checkpoint of scope '" +
-                       scope.getSymName() +
-                       "', which the export reads; choose another directory");
-  }
-  return llvm::Error::success();
-}
-
 /// The dtype of the exported tensors: the option's, or the base's stored
 /// dtype (of its embedding table).
 static FailureOr<DType>
@@ -102,15 +60,17 @@ LogicalResult mlir::moe::exportHuggingFace(ModuleOp module,
     mlir::emitError(module.getLoc()) << llvm::toString(std::move(error));
     return failure();
   };
+  if (options.outputDir.empty())
+    return fail(makeError("--export-hf needs an output directory (-o DIR)"));
   llvm::Expected<bool> replace =
-      checkDestination(options.outputDir, options.force);
+      checkOutputDirectory(options.outputDir, options.force);
   if (!replace)
     return fail(replace.takeError());
   WeightSourceOptions weightSources;
   if (llvm::Error error = checkScopeBindings(module, weightSources))
     return fail(std::move(error));
   if (llvm::Error error =
-          checkNotASource(module, options.outputDir, weightSources))
+          refuseReplacingSource(module, options.outputDir, weightSources))
     return fail(std::move(error));
 
   llvm::Expected<func::FuncOp> func =

@@ -100,3 +100,21 @@ llvm::Error mlir::moe::explainScopeError(ScopeOp scope, StringRef path,
       llvm::toString(std::move(error)) + " (--moe-scope=" + scope.getSymName() +
       "=PATH reads scope '" + scope.getSymName() + "' from elsewhere)");
 }
+
+llvm::Error
+mlir::moe::refuseReplacingSource(ModuleOp module, StringRef destination,
+                                 const WeightSourceOptions &sources) {
+  SmallString<256> target;
+  if (llvm::sys::fs::real_path(destination, target))
+    return llvm::Error::success();
+  for (ScopeOp scope : module.getOps<ScopeOp>()) {
+    SmallString<256> source;
+    if (llvm::sys::fs::real_path(scopePath(scope, sources), source))
+      continue;
+    if (source == target || StringRef(source).starts_with((target + "/").str()))
+      return makeError(destination + ": holds the checkpoint of scope '" +
+                       scope.getSymName() +
+                       "', which the export reads; choose another directory");
+  }
+  return llvm::Error::success();
+}
