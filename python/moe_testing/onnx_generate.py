@@ -275,8 +275,13 @@ def compare(ours, reference, mask, tolerance, cache_tolerance):
         print(line)
     steps = reference.tokens.shape[1]
     if ours.tokens.shape != reference.tokens.shape:
-        raise Mismatch(f"{ours.tokens.shape[1]} tokens generated, expected "
-                       f"{steps} (for {reference.tokens.shape[0]} rows)")
+        stopped = ours.tokens.shape[1]
+        raise Mismatch(
+            f"generation stopped after {stopped} of {steps} tokens; "
+            f"transformers' next tokens are "
+            f"{reference.tokens[:, min(stopped, steps - 1)].tolist()} (an "
+            "end-of-sequence token ends onnxruntime-genai's generation: "
+            "choose prompts that do not generate one)")
     largest = 0.0
     for step in range(steps):
         line = f"step {step}:"
