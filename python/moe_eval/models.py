@@ -1,6 +1,9 @@
 """Models that moe-eval scores: Hugging Face checkpoints (dense or MoE, or a
-PEFT adapter on its base) run by transformers, and ONNX exports of ours
-(`input_ids [B, S] -> logits [B, S, V]`) run by ONNX Runtime."""
+PEFT adapter on its base) run by transformers, and ONNX exports of ours run
+by ONNX Runtime: the prefill form (`input_ids [B, S] -> logits [B, S, V]`)
+or the KV-cache form (`--onnx-form=kv-cache`: also `attention_mask`,
+`position_ids` and `past_key_values.{i}.key/value` in, fed as one prefill
+with an empty past)."""
 
 import json
 import os
@@ -114,8 +117,39 @@ class HFModel:
                 if hasattr(self.model, "get_base_model") else self.model)
 
 
+def kv_cache_feeds(inputs, path):
+    """For the inputs of a KV-cache model (beside input_ids), a function of
+    the ids [B, S] that gives them for a prefill: an all-ones attention_mask,
+    position_ids 0..S-1 and empty pasts [B, kv heads, 0, head dim]."""
+    dtypes = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+    pasts = [i for i in inputs if i.name.startswith("past_key_values.")]
+    others = sorted(i.name for i in inputs
+                    if not i.name.startswith("past_key_values."))
+    if others != ["attention_mask", "input_ids", "position_ids"] or not pasts:
+        return None
+    for past in pasts:
+        if len(past.shape) != 4 or not isinstance(past.shape[1], int) or \
+                not isinstance(past.shape[3], int) or past.type not in dtypes:
+            raise ModelError(f"{path}: input {past.name} is {past.type} "
+                             f"{past.shape}, expected float [batch, kv heads, "
+                             "past, head dim]")
+
+    def feeds(ids):
+        batch, length = ids.shape
+        positions = np.broadcast_to(np.arange(length, dtype=np.int64),
+                                    (batch, length))
+        feed = {"attention_mask": np.ones((batch, length), np.int64),
+                "position_ids": np.ascontiguousarray(positions)}
+        for past in pasts:
+            feed[past.name] = np.zeros((batch, past.shape[1], 0, past.shape[3]),
+                                       dtype=dtypes[past.type])
+        return feed
+    return feeds
+
+
 class ONNXModel:
-    """An ONNX prefill model with one int64 input_ids and logits output."""
+    """An ONNX export with an int64 input_ids and a logits output: the
+    prefill form, or the KV-cache form run as a prefill."""
 
     kind = "onnx"
 
@@ -142,13 +176,18 @@ class ONNXModel:
                              f"{str(error).splitlines()[0]}") from None
         inputs = self.session.get_inputs()
         outputs = self.session.get_outputs()
-        if [i.name for i in inputs] != ["input_ids"] or \
-                inputs[0].type != "tensor(int64)" or \
-                "logits" not in [o.name for o in outputs]:
+        types = {i.name: i.type for i in inputs}
+        self.extra_feeds = (None if list(types) == ["input_ids"]
+                            else kv_cache_feeds(inputs, path))
+        if types.get("input_ids") != "tensor(int64)" or \
+                "logits" not in [o.name for o in outputs] or \
+                (len(types) > 1 and self.extra_feeds is None):
             raise ModelError(
-                f"{path}: expected one int64 input 'input_ids' and an output "
-                f"'logits', found inputs {[(i.name, i.type) for i in inputs]}"
-                f" and outputs {[o.name for o in outputs]}")
+                f"{path}: expected an int64 input 'input_ids' (alone, or "
+                "with attention_mask, position_ids and past_key_values.*) "
+                f"and an output 'logits', found inputs "
+                f"{[(i.name, i.type) for i in inputs]} and outputs "
+                f"{[o.name for o in outputs]}")
         vocab = outputs[[o.name for o in outputs].index("logits")].shape[-1]
         self.vocab_size = vocab if isinstance(vocab, int) else None
         self.architecture = "ONNX"
@@ -159,7 +198,10 @@ class ONNXModel:
 
     def logits(self, ids):
         import torch
-        (logits,) = self.session.run(["logits"], {"input_ids": ids})
+        feed = {"input_ids": ids}
+        if self.extra_feeds is not None:
+            feed.update(self.extra_feeds(ids))
+        (logits,) = self.session.run(["logits"], feed)
         return torch.from_numpy(np.asarray(logits, dtype=np.float32))
 
 
