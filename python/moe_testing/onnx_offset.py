@@ -6,8 +6,9 @@ so that a test can see its check fail on a slightly wrong model.
 
 An output NAME is renamed inside the graph and recomputed as NAME + VALUE;
 an input NAME is replaced, for every node that reads it, by NAME + VALUE
-(`position_ids` + 1 shifts every position). OUT must be in IN's folder: it
-refers to IN's external data file.
+(`position_ids` + 1 shifts every position). OUT refers to IN's external
+data file by its relative name: write it beside IN, or beside a copy of
+that file.
 """
 
 import argparse
@@ -51,11 +52,15 @@ def main(argv=None):
     parser.add_argument("--name", required=True)
     parser.add_argument("--value", type=float, required=True)
     args = parser.parse_args(argv)
-    if os.path.dirname(os.path.abspath(args.source)) != \
-            os.path.dirname(os.path.abspath(args.dest)):
-        raise SystemExit("onnx_offset: DEST must be in SOURCE's folder")
     import onnx
     model = onnx.load(args.source, load_external_data=False)
+    folder = os.path.dirname(os.path.abspath(args.dest))
+    for tensor in model.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location" and \
+                    not os.path.isfile(os.path.join(folder, entry.value)):
+                raise SystemExit(f"onnx_offset: {folder} has no {entry.value}, "
+                                 f"the external data of {args.source}")
     offset(model, args.name, args.value)
     onnx.save(model, args.dest)
     onnx.checker.check_model(args.dest)
