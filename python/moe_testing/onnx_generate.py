@@ -8,9 +8,11 @@ MODEL is either a model file of `moe-translate --export-onnx
 --onnx-form=kv-cache`, run by ONNX Runtime (CPU) with the loop below, or a
 folder of `moe-translate --export-onnx-genai`, run by onnxruntime-genai.
 HF_DIR is the `--export-hf` checkpoint of the same mix: the reference is
-transformers' `generate` (greedy, KV cache, float32, eager attention). Rows
-of --prompts may differ in length; shorter ones are padded on the left and
-masked, as transformers does.
+transformers' `generate` (greedy, KV cache, float32, eager attention, no
+end-of-sequence token). For ONNX Runtime, rows of --prompts may differ in
+length: shorter ones are padded on the left and masked, as transformers
+does; onnxruntime-genai 0.18 masks no padding, so its prompts must be of
+equal length, and it stops at an end-of-sequence token.
 
 The ONNX Runtime loop follows the decoder-with-past convention of
 onnxruntime-genai and Optimum: the prefill feeds every prompt token with an
@@ -35,6 +37,7 @@ batch row, the token or the layer.
 """
 
 import argparse
+import json
 import os
 import sys
 
@@ -200,8 +203,9 @@ def genai_generation(folder, prompts, new_tokens):
     folder, with the logits of every step."""
     import onnxruntime_genai as og
     if len({len(row) for row in prompts}) != 1:
-        raise SystemExit("onnx_generate: onnxruntime-genai pads with the "
-                         "model's pad token: give prompts of equal length")
+        raise SystemExit("onnx_generate: onnxruntime-genai does not mask "
+                         "padding (append_tokens feeds an all-ones "
+                         "attention_mask): give prompts of equal length")
     model = og.Model(folder)
     params = og.GeneratorParams(model)
     ids = np.array(prompts, dtype=np.int32)
@@ -216,8 +220,17 @@ def genai_generation(folder, prompts, new_tokens):
             break
         step_logits.append(np.array(generator.get_logits())[:, -1])
         generator.generate_next_token()
-    tokens = np.stack([np.array(generator.get_sequence(row))[ids.shape[1]:]
-                       for row in range(len(prompts))])
+    # A row that ends (at an end-of-sequence token) is padded after it: keep
+    # the steps up to the first end of any row.
+    with open(os.path.join(folder, "genai_config.json")) as f:
+        eos = json.load(f)["model"]["eos_token_id"]
+    eos = eos if isinstance(eos, list) else [eos]
+    rows = [np.array(generator.get_sequence(row))[ids.shape[1]:]
+            for row in range(len(prompts))]
+    steps = min(min([len(row)] + [int(np.flatnonzero(row == token)[0]) + 1
+                                  for token in eos if token in row])
+                for row in rows)
+    tokens = np.stack([row[:steps] for row in rows])
     return Generation(tokens, np.stack(step_logits),
                       prefill_logits.astype(np.float32))
 
