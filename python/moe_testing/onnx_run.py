@@ -24,7 +24,7 @@ It exits non-zero when the error exceeds the tolerance, when an --expect-op
 count differs or when a --no-op type is present. `--nodes` also prints
 every node as `node NAME: OP_TYPE` (with the attributes of contrib-domain
 nodes), `--initializers` every external initializer as
-`initializer NAME: [DIMS]`.
+`initializer NAME: [DIMS] DATA_TYPE` (FLOAT, FLOAT16, UINT8...).
 """
 
 import argparse
@@ -126,7 +126,9 @@ def run_one(path, ids, ref, args):
     if args.initializers:
         for tensor in model.graph.initializer:
             if tensor.data_location == onnx.TensorProto.EXTERNAL:
-                print(f"initializer {tensor.name}: {list(tensor.dims)}")
+                data_type = onnx.TensorProto.DataType.Name(tensor.data_type)
+                print(f"initializer {tensor.name}: {list(tensor.dims)} "
+                      f"{data_type}")
     status = 0
     for spec in args.expect_op:
         op, _, count = spec.partition("=")
