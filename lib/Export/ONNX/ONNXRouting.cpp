@@ -2,8 +2,8 @@
 //
 // Routers, top-k gating, and the routed forms: experts (portable rows
 // gathered per expert and scattered back, gate-less experts as one wide FFN,
-// ONNX Runtime's com.microsoft.MoE), routed linear layers and mixtures of
-// LoRA adapters.
+// ONNX Runtime's com.microsoft.MoE, or com.microsoft.QMoE with quantised
+// weights), routed linear layers and mixtures of LoRA adapters.
 //
 //===----------------------------------------------------------------------===//
 
@@ -149,7 +149,8 @@ FailureOr<std::string> Translator::routedRows(
 LogicalResult Translator::lower(RouterOp op) {
   std::string name = nameOf(op);
   FailureOr<std::string> x = act(op, op.getInput());
-  FailureOr<std::string> w = weight(op, op.getWeight(), name + ".router");
+  FailureOr<std::string> w =
+      weight(op, op.getWeight(), name + ".router", WeightRole::Router);
   FailureOr<std::string> b =
       optionalWeight(op, op.getBias(), name + ".router_bias");
   if (failed(x) || failed(w) || failed(b))
@@ -203,13 +204,14 @@ FailureOr<std::string> Translator::sharedExpert(Operation *op, StringRef name,
   if (!up)
     return std::string();
   std::string prefix = (name + ".shared_expert").str();
-  FailureOr<std::string> gateName =
-      optionalWeight(op, gate, prefix + ".gate_proj.weight");
-  FailureOr<std::string> upName = weight(op, up, prefix + ".up_proj.weight");
+  FailureOr<std::string> gateName = optionalWeight(
+      op, gate, prefix + ".gate_proj.weight", WeightRole::Matrix);
+  FailureOr<std::string> upName =
+      weight(op, up, prefix + ".up_proj.weight", WeightRole::Matrix);
   FailureOr<std::string> downName =
-      weight(op, down, prefix + ".down_proj.weight");
-  FailureOr<std::string> expertGateName =
-      optionalWeight(op, expertGate, (name + ".shared_expert_gate").str());
+      weight(op, down, prefix + ".down_proj.weight", WeightRole::Matrix);
+  FailureOr<std::string> expertGateName = optionalWeight(
+      op, expertGate, (name + ".shared_expert_gate").str(), WeightRole::Router);
   if (failed(gateName) || failed(upName) || failed(downName) ||
       failed(expertGateName))
     return failure();
@@ -225,8 +227,16 @@ FailureOr<std::string> Translator::sharedExpert(Operation *op, StringRef name,
       .out();
 }
 
-std::string Translator::fusedBlocker(Value gate, Activation kind,
+std::string Translator::fusedBlocker(Value gate, Value up, Activation kind,
                                      Scoring scoring) {
+  int64_t blockSize = options.quantBlockSize;
+  int64_t inter = shapeOf(up)[1], hidden = shapeOf(up)[2];
+  if (quantizedBits(WeightRole::Experts) &&
+      (inter % blockSize || hidden % blockSize))
+    return ("a hidden size (" + Twine(hidden) + ") or intermediate size (" +
+            Twine(inter) + ") that --onnx-block-size=" + Twine(blockSize) +
+            " does not divide (the operator quantises whole blocks)")
+        .str();
   if (scoring == Scoring::sigmoid)
     return "sigmoid scoring (the operator applies softmax to the router "
            "logits)";
@@ -251,10 +261,11 @@ FailureOr<std::string> Translator::denseExperts(Operation *op, StringRef name,
   int64_t experts = shape[0], inter = shape[1], hidden = shape[2];
   std::string prefix = (name + ".experts").str();
   FailureOr<std::string> upAll =
-      weightAs(op, up, {experts * inter, hidden}, prefix + ".up_proj.all");
+      weightAs(op, up, {experts * inter, hidden}, prefix + ".up_proj.all",
+               WeightRole::Matrix);
   FailureOr<std::string> gateAll =
       gate ? weightAs(op, gate, {experts * inter, hidden},
-                      prefix + ".gate_proj.all")
+                      prefix + ".gate_proj.all", WeightRole::Matrix)
            : FailureOr<std::string>(std::string());
   FailureOr<std::string> downAll =
       expertsSideBySide(op, down, prefix + ".down_proj.all");
@@ -276,19 +287,30 @@ FailureOr<std::string> Translator::routedExperts(
   if (!fusedLogits.empty()) {
     FailureOr<std::string> fc1 =
         gate ? interleavedGateUp(op, gate, up, prefix + ".fc1")
-             : weight(op, up, prefix + ".fc1");
-    FailureOr<std::string> fc2 = weight(op, down, prefix + ".fc2");
+             : weight(op, up, prefix + ".fc1", WeightRole::Experts);
+    FailureOr<std::string> fc2 =
+        weight(op, down, prefix + ".fc2", WeightRole::Experts);
     if (failed(fc1) || failed(fc2))
       return failure();
     StringRef type = gate ? StringRef("swiglu")
                      : kind == Activation::gelu_tanh
                          ? StringRef("gelu")
                          : stringifyActivation(kind);
-    Node moe = g.add("MoE", {x, fusedLogits, *fc1, "", *fc2},
+    int64_t bits = quantizedBits(WeightRole::Experts);
+    Node moe =
+        bits ? g.add("QMoE",
+                     {x, fusedLogits, *fc1, quantized[*fc1].scales, "", *fc2,
+                      quantized[*fc2].scales},
                      (name + "/moe").str(), 1, kMicrosoftDomain)
-                   .attr("k", k)
-                   .attr("activation_type", type)
-                   .attr("normalize_routing_weights", int64_t(normalize));
+                   .attr("expert_weight_bits", bits)
+                   .attr("block_size", options.quantBlockSize)
+                   // Our [E, N, K] row-major blocks, not a provider's layout.
+                   .attr("weights_prepacked", int64_t(0))
+             : g.add("MoE", {x, fusedLogits, *fc1, "", *fc2},
+                     (name + "/moe").str(), 1, kMicrosoftDomain);
+    moe.attr("k", k)
+        .attr("activation_type", type)
+        .attr("normalize_routing_weights", int64_t(normalize));
     if (gate)
       moe.attr("swiglu_fusion", int64_t(1))
           .attr("activation_alpha", 1.0f)
@@ -305,12 +327,14 @@ FailureOr<std::string> Translator::routedExperts(
           StringRef expertName) -> FailureOr<std::string> {
         std::string weightPrefix = prefix + "." + std::to_string(e);
         FailureOr<std::string> gateName =
-            gate ? expertSlice(op, gate, e, weightPrefix + ".gate_proj.weight")
+            gate ? expertSlice(op, gate, e, weightPrefix + ".gate_proj.weight",
+                               WeightRole::Matrix)
                  : FailureOr<std::string>(std::string());
-        FailureOr<std::string> upName =
-            expertSlice(op, up, e, weightPrefix + ".up_proj.weight");
+        FailureOr<std::string> upName = expertSlice(
+            op, up, e, weightPrefix + ".up_proj.weight", WeightRole::Matrix);
         FailureOr<std::string> downName =
-            expertSlice(op, down, e, weightPrefix + ".down_proj.weight");
+            expertSlice(op, down, e, weightPrefix + ".down_proj.weight",
+                        WeightRole::Matrix);
         if (failed(gateName) || failed(upName) || failed(downName))
           return failure();
         return ffn(expertName, xe, *gateName, *upName, *downName, kind);
@@ -348,7 +372,7 @@ LogicalResult Translator::lowerRoutedExperts(Operation *op) {
   std::string logits;
   if (fusedOp) {
     FailureOr<std::string> router =
-        weight(op, experts.router, name + ".router");
+        weight(op, experts.router, name + ".router", WeightRole::Router);
     FailureOr<std::string> bias =
         optionalWeight(op, experts.routerBias, name + ".router_bias");
     if (failed(router) || failed(bias))
@@ -358,14 +382,15 @@ LogicalResult Translator::lowerRoutedExperts(Operation *op) {
   auto topK = dyn_cast_or_null<TopKGatingOp>(experts.gating);
   std::string blocker;
   if (encoding == OnnxMoeEncoding::Fused) {
-    blocker =
-        !fusedOp && !topK
-            ? std::string("routing that is not one moe.topk_gating")
-            : fusedBlocker(experts.gate, experts.activation, experts.scoring);
+    blocker = !fusedOp && !topK
+                  ? std::string("routing that is not one moe.topk_gating")
+                  : fusedBlocker(experts.gate, experts.up, experts.activation,
+                                 experts.scoring);
     if (!blocker.empty())
-      emitRemark(op->getLoc()) << "exported in portable form: "
-                                  "com.microsoft.MoE cannot express "
-                               << blocker;
+      emitRemark(op->getLoc())
+          << "exported in portable form: com.microsoft."
+          << (quantizedBits(WeightRole::Experts) ? "QMoE" : "MoE")
+          << " cannot express " << blocker;
   }
   std::optional<std::pair<std::string, std::string>> route;
   bool fused = encoding == OnnxMoeEncoding::Fused && blocker.empty();
@@ -408,10 +433,11 @@ LogicalResult Translator::lower(RoutedLinearOp op) {
   if (uniform && op.getIndices() == uniform.getIndices()) {
     // Gate-less: the mean of linear maps is the map of the mean weight.
     FailureOr<std::string> w =
-        expertMean(op, weightValue, name + ".weight.mean");
+        expertMean(op, weightValue, name + ".weight.mean", WeightRole::Matrix);
     FailureOr<std::string> b =
-        biasValue ? expertMean(op, biasValue, name + ".bias.mean")
-                  : FailureOr<std::string>(std::string());
+        biasValue
+            ? expertMean(op, biasValue, name + ".bias.mean", WeightRole::Plain)
+            : FailureOr<std::string>(std::string());
     if (failed(w) || failed(b))
       return failure();
     bind(op.getResult(), gemm(name, *x, *w, *b));
@@ -421,21 +447,21 @@ LogicalResult Translator::lower(RoutedLinearOp op) {
   FailureOr<std::string> idx = act(op, op.getIndices());
   if (failed(w) || failed(idx))
     return failure();
-  FailureOr<std::string> result =
-      routedRows(name, *x, *w, *idx, experts, out, "",
-                 [&](int64_t e, const std::string &xe,
-                     StringRef expertName) -> FailureOr<std::string> {
-                   std::string prefix = name + ".experts." + std::to_string(e);
-                   FailureOr<std::string> we =
-                       expertSlice(op, weightValue, e, prefix + ".weight");
-                   FailureOr<std::string> be =
-                       biasValue
-                           ? expertSlice(op, biasValue, e, prefix + ".bias")
-                           : FailureOr<std::string>(std::string());
-                   if (failed(we) || failed(be))
-                     return failure();
-                   return gemm((expertName + "/linear").str(), xe, *we, *be);
-                 });
+  FailureOr<std::string> result = routedRows(
+      name, *x, *w, *idx, experts, out, "",
+      [&](int64_t e, const std::string &xe,
+          StringRef expertName) -> FailureOr<std::string> {
+        std::string prefix = name + ".experts." + std::to_string(e);
+        FailureOr<std::string> we = expertSlice(
+            op, weightValue, e, prefix + ".weight", WeightRole::Matrix);
+        FailureOr<std::string> be =
+            biasValue ? expertSlice(op, biasValue, e, prefix + ".bias",
+                                    WeightRole::Plain)
+                      : FailureOr<std::string>(std::string());
+        if (failed(we) || failed(be))
+          return failure();
+        return gemm((expertName + "/linear").str(), xe, *we, *be);
+      });
   if (failed(result))
     return failure();
   bind(op.getResult(), *result);
@@ -445,9 +471,11 @@ LogicalResult Translator::lower(RoutedLinearOp op) {
 LogicalResult Translator::lower(MixtureOfLoraOp op) {
   std::string name = nameOf(op);
   FailureOr<std::string> x = act(op, op.getInput());
-  FailureOr<std::string> w = weight(op, op.getWeight(), name + ".weight");
+  FailureOr<std::string> w =
+      weight(op, op.getWeight(), name + ".weight", WeightRole::Matrix);
   FailureOr<std::string> b = optionalWeight(op, op.getBias(), name + ".bias");
-  FailureOr<std::string> router = weight(op, op.getRouter(), name + ".router");
+  FailureOr<std::string> router =
+      weight(op, op.getRouter(), name + ".router", WeightRole::Router);
   if (failed(x) || failed(w) || failed(b) || failed(router))
     return failure();
   int64_t adapters = op.getLoraA().size();

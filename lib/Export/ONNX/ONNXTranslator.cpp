@@ -83,17 +83,87 @@ LogicalResult Translator::checkWeight(Operation *user, Value value) {
   return success();
 }
 
-std::string
-Translator::addWeight(StringRef key, StringRef name,
-                      SmallVector<int64_t, 4> dims,
-                      std::function<llvm::Error(FloatSink &)> produce) {
-  auto it = weightNames.find(key.str());
+int64_t Translator::quantizedBits(WeightRole role) const {
+  if (role != WeightRole::Matrix && role != WeightRole::Experts)
+    return 0;
+  switch (options.weightType) {
+  case OnnxWeightType::Int8:
+    return 8;
+  case OnnxWeightType::Int4:
+    return 4;
+  default:
+    return 0;
+  }
+}
+
+std::string Translator::addWeight(
+    StringRef key, StringRef name, SmallVector<int64_t, 4> dims,
+    std::function<llvm::Error(FloatSink &)> produce, WeightRole role) {
+  int64_t bits = quantizedBits(role);
+  onnx::TensorProto::DataType dataType = onnx::TensorProto::FLOAT;
+  if (role != WeightRole::Router && options.weightType == OnnxWeightType::F16)
+    dataType = onnx::TensorProto::FLOAT16;
+  if (role != WeightRole::Router && options.weightType == OnnxWeightType::BF16)
+    dataType = onnx::TensorProto::BFLOAT16;
+  // One value read as a matrix and as a plain weight (a tied embedding) is
+  // stored once each way.
+  std::string storedKey = key.str();
+  if (bits)
+    storedKey += "@" + std::to_string(bits) + "bits";
+  else if (dataType != onnx::TensorProto::FLOAT)
+    storedKey += "@half";
+  auto it = weightNames.find(storedKey);
   if (it != weightNames.end())
     return it->second;
   std::string unique = g.uniqueValueName(name);
-  weights.push_back({unique, std::move(dims), std::move(produce)});
-  weightNames[key.str()] = unique;
-  return unique;
+  std::string value = unique;
+  if (bits) {
+    // The packed blocks are written first; their scales (a 1/blockSize part
+    // of the weight) are kept until the scales initializer, written next,
+    // so that the weight is read once.
+    int64_t columns = dims.back(), rows = numElements(dims) / columns;
+    BlockQuantization quantization{bits, options.quantBlockSize, columns};
+    auto scales = std::make_shared<std::vector<float>>();
+    SmallVector<int64_t, 4> packedDims(dims), scaleDims(dims);
+    if (role == WeightRole::Matrix) {
+      // MatMulNBits: B [N, blocks, bytes per block], scales [N, blocks].
+      packedDims = {rows, quantization.blocksPerRow(),
+                    quantization.bytesPerBlock()};
+      scaleDims = {rows, quantization.blocksPerRow()};
+    } else {
+      // QMoE: [E, N, K * bits / 8] and [E, N, K / blockSize] (K a multiple
+      // of the block, fusedBlocker).
+      packedDims.back() = quantization.bytesPerRow();
+      scaleDims.back() = quantization.blocksPerRow();
+    }
+    weights.push_back({unique, packedDims, onnx::TensorProto::UINT8,
+                       std::move(produce), quantization, scales});
+    std::string scalesName = g.uniqueValueName((name + ".scales").str());
+    uint64_t numScales = numElements(scaleDims);
+    weights.push_back({scalesName, scaleDims, onnx::TensorProto::FLOAT,
+                       [scales, numScales](FloatSink &sink) -> llvm::Error {
+                         if (scales->size() != numScales)
+                           return makeError(
+                               "internal error: " + Twine(scales->size()) +
+                               " quantisation scales instead of " +
+                               Twine(numScales));
+                         sink.write(scales->data(), scales->size());
+                         std::vector<float>().swap(*scales);
+                         return llvm::Error::success();
+                       },
+                       std::nullopt, nullptr});
+    quantized[unique] = {scalesName, rows, columns};
+  } else {
+    weights.push_back({unique, std::move(dims), dataType, std::move(produce),
+                       std::nullopt, nullptr});
+    if (dataType != onnx::TensorProto::FLOAT)
+      value = g.add("Cast", {unique}, unique + "/f32")
+                  .attr("to", int64_t(onnx::TensorProto::FLOAT))
+                  .out();
+  }
+  weightNames[storedKey] = value;
+  weightValues.insert(value);
+  return value;
 }
 
 std::string onnx_export::weightKey(StringRef layout,
@@ -106,7 +176,7 @@ std::string onnx_export::weightKey(StringRef layout,
 }
 
 FailureOr<std::string> Translator::weight(Operation *user, Value value,
-                                          StringRef hint) {
+                                          StringRef hint, WeightRole role) {
   value = resolve(value);
   if (!isWeight(value))
     return user->emitOpError()
@@ -124,40 +194,46 @@ FailureOr<std::string> Translator::weight(Operation *user, Value value,
   uint64_t count = numElements(shapeOf(value));
   return addWeight(
       weightKey("full", value), name, SmallVector<int64_t, 4>(shapeOf(value)),
-      [value, count](FloatSink &sink) { return sink.copy(value, 0, count); });
+      [value, count](FloatSink &sink) { return sink.copy(value, 0, count); },
+      role);
 }
 
 FailureOr<std::string> Translator::weightAs(Operation *user, Value value,
                                             SmallVector<int64_t, 4> dims,
-                                            StringRef hint) {
+                                            StringRef hint, WeightRole role) {
   value = resolve(value);
   if (failed(checkWeight(user, value)))
     return failure();
   if (ArrayRef<int64_t>(dims) == shapeOf(value))
-    return weight(user, value, hint);
+    return weight(user, value, hint, role);
   uint64_t count = numElements(dims);
   std::string key = weightKey("reshaped", value);
   for (int64_t dim : dims)
     key += "x" + std::to_string(dim);
-  return addWeight(key, hint, std::move(dims), [value, count](FloatSink &sink) {
-    return sink.copy(value, 0, count);
-  });
+  return addWeight(
+      key, hint, std::move(dims),
+      [value, count](FloatSink &sink) { return sink.copy(value, 0, count); },
+      role);
 }
 
 FailureOr<std::string> Translator::expertSlice(Operation *user, Value stacked,
-                                               int64_t expert, StringRef hint) {
+                                               int64_t expert, StringRef hint,
+                                               WeightRole role) {
   stacked = resolve(stacked);
   if (failed(checkWeight(user, stacked)))
     return failure();
   // The slice of a stack is one of its operands: share its initializer.
   if (auto stack = stacked.getDefiningOp<StackOp>())
-    return weight(user, stack.getInputs()[expert], hint);
+    return weight(user, stack.getInputs()[expert], hint, role);
   SmallVector<int64_t, 4> dims(shapeOf(stacked).drop_front());
   uint64_t count = numElements(dims);
-  return addWeight(weightKey("expert" + std::to_string(expert), stacked), hint,
-                   std::move(dims), [stacked, expert, count](FloatSink &sink) {
-                     return sink.copy(stacked, expert * count, count);
-                   });
+  return addWeight(
+      weightKey("expert" + std::to_string(expert), stacked), hint,
+      std::move(dims),
+      [stacked, expert, count](FloatSink &sink) {
+        return sink.copy(stacked, expert * count, count);
+      },
+      role);
 }
 
 FailureOr<std::string> Translator::interleavedGateUp(Operation *user,
@@ -169,19 +245,20 @@ FailureOr<std::string> Translator::interleavedGateUp(Operation *user,
     return failure();
   ArrayRef<int64_t> shape = shapeOf(up);
   int64_t experts = shape[0], inter = shape[1], hidden = shape[2];
-  return addWeight(weightKey("interleaved", {gate, up}), hint,
-                   {experts, 2 * inter, hidden},
-                   [=](FloatSink &sink) -> llvm::Error {
-                     // Row 2i is gate row i and row 2i+1 up row i
-                     // (swiglu_fusion = 1).
-                     for (int64_t e = 0; e < experts; ++e)
-                       for (int64_t i = 0; i < inter; ++i) {
-                         uint64_t row = (e * inter + i) * hidden;
-                         MOE_RETURN_IF_ERROR(sink.copy(gate, row, hidden));
-                         MOE_RETURN_IF_ERROR(sink.copy(up, row, hidden));
-                       }
-                     return llvm::Error::success();
-                   });
+  return addWeight(
+      weightKey("interleaved", {gate, up}), hint, {experts, 2 * inter, hidden},
+      [=](FloatSink &sink) -> llvm::Error {
+        // Row 2i is gate row i and row 2i+1 up row i
+        // (swiglu_fusion = 1).
+        for (int64_t e = 0; e < experts; ++e)
+          for (int64_t i = 0; i < inter; ++i) {
+            uint64_t row = (e * inter + i) * hidden;
+            MOE_RETURN_IF_ERROR(sink.copy(gate, row, hidden));
+            MOE_RETURN_IF_ERROR(sink.copy(up, row, hidden));
+          }
+        return llvm::Error::success();
+      },
+      WeightRole::Experts);
 }
 
 FailureOr<std::string>
@@ -193,19 +270,20 @@ Translator::expertsSideBySide(Operation *user, Value stacked, StringRef hint) {
   int64_t experts = shape[0], rows = shape[1], columns = shape[2];
   // [E, rows, columns] -> [rows, E * columns]: row r holds row r of every
   // expert, so that one Gemm sums the experts' products.
-  return addWeight(weightKey("side-by-side", stacked), hint,
-                   {rows, experts * columns},
-                   [=](FloatSink &sink) -> llvm::Error {
-                     for (int64_t r = 0; r < rows; ++r)
-                       for (int64_t e = 0; e < experts; ++e)
-                         MOE_RETURN_IF_ERROR(sink.copy(
-                             stacked, (e * rows + r) * columns, columns));
-                     return llvm::Error::success();
-                   });
+  return addWeight(
+      weightKey("side-by-side", stacked), hint, {rows, experts * columns},
+      [=](FloatSink &sink) -> llvm::Error {
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t e = 0; e < experts; ++e)
+            MOE_RETURN_IF_ERROR(
+                sink.copy(stacked, (e * rows + r) * columns, columns));
+        return llvm::Error::success();
+      },
+      WeightRole::Matrix);
 }
 
 FailureOr<std::string> Translator::expertMean(Operation *user, Value stacked,
-                                              StringRef hint) {
+                                              StringRef hint, WeightRole role) {
   stacked = resolve(stacked);
   if (failed(checkWeight(user, stacked)))
     return failure();
@@ -213,27 +291,29 @@ FailureOr<std::string> Translator::expertMean(Operation *user, Value stacked,
   int64_t experts = shape[0];
   SmallVector<int64_t, 4> dims(shape.drop_front());
   uint64_t count = numElements(dims);
-  return addWeight(weightKey("mean", stacked), hint, dims,
-                   [=](FloatSink &sink) -> llvm::Error {
-                     constexpr uint64_t chunk = 1 << 16;
-                     std::vector<double> sum(chunk);
-                     float *part = sink.scratch(chunk);
-                     std::vector<float> mean(chunk);
-                     for (uint64_t begin = 0; begin < count; begin += chunk) {
-                       uint64_t n = std::min(chunk, count - begin);
-                       std::fill(sum.begin(), sum.end(), 0.0);
-                       for (int64_t e = 0; e < experts; ++e) {
-                         MOE_RETURN_IF_ERROR(sink.weights().read(
-                             stacked, e * count + begin, n, part));
-                         for (uint64_t i = 0; i < n; ++i)
-                           sum[i] += part[i];
-                       }
-                       for (uint64_t i = 0; i < n; ++i)
-                         mean[i] = static_cast<float>(sum[i] / experts);
-                       sink.write(mean.data(), n);
-                     }
-                     return llvm::Error::success();
-                   });
+  return addWeight(
+      weightKey("mean", stacked), hint, dims,
+      [=](FloatSink &sink) -> llvm::Error {
+        constexpr uint64_t chunk = 1 << 16;
+        std::vector<double> sum(chunk);
+        float *part = sink.scratch(chunk);
+        std::vector<float> mean(chunk);
+        for (uint64_t begin = 0; begin < count; begin += chunk) {
+          uint64_t n = std::min(chunk, count - begin);
+          std::fill(sum.begin(), sum.end(), 0.0);
+          for (int64_t e = 0; e < experts; ++e) {
+            MOE_RETURN_IF_ERROR(
+                sink.weights().read(stacked, e * count + begin, n, part));
+            for (uint64_t i = 0; i < n; ++i)
+              sum[i] += part[i];
+          }
+          for (uint64_t i = 0; i < n; ++i)
+            mean[i] = static_cast<float>(sum[i] / experts);
+          sink.write(mean.data(), n);
+        }
+        return llvm::Error::success();
+      },
+      role);
 }
 
 //===----------------------------------------------------------------------===//
@@ -243,10 +323,34 @@ FailureOr<std::string> Translator::expertMean(Operation *user, Value stacked,
 std::string Translator::gemm(StringRef name, const std::string &a,
                              const std::string &b, const std::string &c,
                              float alpha) {
-  Node node = g.add("Gemm", {a, b, c}, name).attr("transB", int64_t(1));
+  auto packed = quantized.find(b);
+  if (packed == quantized.end()) {
+    Node node = g.add("Gemm", {a, b, c}, name).attr("transB", int64_t(1));
+    if (alpha != 1.0f)
+      node.attr("alpha", alpha);
+    return node.out();
+  }
+  // A weight vector is MatMulNBits' bias; a scaled product or an activation
+  // to add (dense experts) takes a Mul and an Add.
+  bool biasInput = !c.empty() && alpha == 1.0f && weightValues.contains(c);
+  SmallVector<std::string, 6> inputs = {a, b, packed->second.scales};
+  if (biasInput)
+    inputs.append({"", "", c});
+  microsoftDomain = true;
+  // accuracy_level 0: float32 activations (4 would quantise them to int8).
+  std::string out = g.add("MatMulNBits", inputs, name, 1, kMicrosoftDomain)
+                        .attr("K", packed->second.columns)
+                        .attr("N", packed->second.rows)
+                        .attr("bits", quantizedBits(WeightRole::Matrix))
+                        .attr("block_size", options.quantBlockSize)
+                        .attr("accuracy_level", int64_t(0))
+                        .out();
   if (alpha != 1.0f)
-    node.attr("alpha", alpha);
-  return node.out();
+    out =
+        g.add("Mul", {out, g.f32Scalar(alpha)}, (name + "/alpha").str()).out();
+  if (!c.empty() && !biasInput)
+    out = g.add("Add", {out, c}, (name + "/add").str()).out();
+  return out;
 }
 
 std::string Translator::activation(StringRef name, Activation kind,
@@ -371,7 +475,8 @@ LogicalResult Translator::lower(LayerNormOp op) {
 LogicalResult Translator::lower(LinearOp op) {
   std::string name = nameOf(op);
   FailureOr<std::string> x = act(op, op.getInput());
-  FailureOr<std::string> w = weight(op, op.getWeight(), name + ".weight");
+  FailureOr<std::string> w =
+      weight(op, op.getWeight(), name + ".weight", WeightRole::Matrix);
   FailureOr<std::string> b = optionalWeight(op, op.getBias(), name + ".bias");
   if (failed(x) || failed(w) || failed(b))
     return failure();
@@ -382,7 +487,8 @@ LogicalResult Translator::lower(LinearOp op) {
 LogicalResult Translator::lower(LoraLinearOp op) {
   std::string name = nameOf(op);
   FailureOr<std::string> x = act(op, op.getInput());
-  FailureOr<std::string> w = weight(op, op.getWeight(), name + ".weight");
+  FailureOr<std::string> w =
+      weight(op, op.getWeight(), name + ".weight", WeightRole::Matrix);
   FailureOr<std::string> b = optionalWeight(op, op.getBias(), name + ".bias");
   FailureOr<std::string> a = weight(op, op.getLoraA(), name + ".lora_A");
   FailureOr<std::string> bb = weight(op, op.getLoraB(), name + ".lora_B");
@@ -398,11 +504,12 @@ LogicalResult Translator::lower(LoraLinearOp op) {
 LogicalResult Translator::lower(FfnOp op) {
   std::string name = nameOf(op);
   FailureOr<std::string> x = act(op, op.getInput());
-  FailureOr<std::string> gate =
-      optionalWeight(op, op.getGate(), name + ".gate_proj.weight");
-  FailureOr<std::string> up = weight(op, op.getUp(), name + ".up_proj.weight");
+  FailureOr<std::string> gate = optionalWeight(
+      op, op.getGate(), name + ".gate_proj.weight", WeightRole::Matrix);
+  FailureOr<std::string> up =
+      weight(op, op.getUp(), name + ".up_proj.weight", WeightRole::Matrix);
   FailureOr<std::string> down =
-      weight(op, op.getDown(), name + ".down_proj.weight");
+      weight(op, op.getDown(), name + ".down_proj.weight", WeightRole::Matrix);
   FailureOr<std::string> gateBias =
       optionalWeight(op, op.getGateBias(), name + ".gate_proj.bias");
   FailureOr<std::string> upBias =
@@ -555,6 +662,13 @@ LogicalResult Translator::bindWeightArguments(FunctionType type) {
 }
 
 LogicalResult Translator::run() {
+  // MatMulNBits and QMoE take blocks of a power of two, at least 16.
+  int64_t blockSize = options.quantBlockSize;
+  if (blockSize < 16 || !llvm::isPowerOf2_64(blockSize))
+    return emitError(func.getLoc())
+           << "--onnx-block-size=" << blockSize
+           << ": quantisation blocks must be a power of two, at least 16 "
+              "(16, 32, 64, 128...)";
   FunctionType type = func.getFunctionType();
   if (failed(bindWeightArguments(type)))
     return failure();

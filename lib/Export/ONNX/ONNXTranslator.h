@@ -12,6 +12,14 @@
 // forms need them in another layout (one expert's slice, gate and up rows
 // interleaved, experts side by side), which the producers stream directly.
 //
+// How a weight is stored follows --onnx-weights and what reads it
+// (WeightRole): float16/bfloat16 initializers each read through one Cast to
+// float32 (the graph computes in float32); with int8/int4 the matrices of
+// linear layers and experts become packed blocks and scales
+// (ONNXQuantize.h) read by com.microsoft.MatMulNBits and
+// com.microsoft.QMoE, everything else stays float32. Routers are float32 in
+// every mode: they are tiny, and their logits decide which experts run.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef MOE_LIB_EXPORT_ONNX_ONNXTRANSLATOR_H
@@ -31,6 +39,19 @@
 namespace mlir::moe::onnx_export {
 
 using Names = SmallVector<std::string, 4>;
+
+/// What reads a weight, which decides how --onnx-weights stores it.
+enum class WeightRole {
+  /// Router and gate matrices: float32 always.
+  Router,
+  /// Embeddings, norms, biases, LoRA factors: float16/bfloat16 in those
+  /// modes, float32 otherwise.
+  Plain,
+  /// The [N, K] matrix of a linear layer: quantised for MatMulNBits.
+  Matrix,
+  /// The [E, N, K] matrices of fused experts: quantised for QMoE.
+  Experts,
+};
 
 inline ArrayRef<int64_t> shapeOf(Value value) {
   return cast<RankedTensorType>(value.getType()).getShape();
@@ -80,24 +101,31 @@ private:
   LogicalResult bindWeightArguments(FunctionType type);
   std::string addWeight(StringRef key, StringRef name,
                         SmallVector<int64_t, 4> dims,
-                        std::function<llvm::Error(FloatSink &)> produce);
-  FailureOr<std::string> weight(Operation *user, Value value, StringRef hint);
+                        std::function<llvm::Error(FloatSink &)> produce,
+                        WeightRole role = WeightRole::Plain);
+  /// The bits of quantised weights in `role`, 0 when stored as floats.
+  int64_t quantizedBits(WeightRole role) const;
+  FailureOr<std::string> weight(Operation *user, Value value, StringRef hint,
+                                WeightRole role = WeightRole::Plain);
   FailureOr<std::string> optionalWeight(Operation *user, Value value,
-                                        StringRef hint) {
+                                        StringRef hint,
+                                        WeightRole role = WeightRole::Plain) {
     if (!value)
       return std::string();
-    return weight(user, value, hint);
+    return weight(user, value, hint, role);
   }
   FailureOr<std::string> weightAs(Operation *user, Value value,
-                                  SmallVector<int64_t, 4> dims, StringRef hint);
+                                  SmallVector<int64_t, 4> dims, StringRef hint,
+                                  WeightRole role);
   FailureOr<std::string> expertSlice(Operation *user, Value stacked,
-                                     int64_t expert, StringRef hint);
+                                     int64_t expert, StringRef hint,
+                                     WeightRole role);
   FailureOr<std::string> interleavedGateUp(Operation *user, Value gate,
                                            Value up, StringRef hint);
   FailureOr<std::string> expertsSideBySide(Operation *user, Value stacked,
                                            StringRef hint);
   FailureOr<std::string> expertMean(Operation *user, Value stacked,
-                                    StringRef hint);
+                                    StringRef hint, WeightRole role);
   LogicalResult checkWeight(Operation *user, Value value);
 
   //===--- Shared subgraphs ----------------------------------------------===//
@@ -149,7 +177,8 @@ private:
                                       const std::string &x, Value gate,
                                       Value up, Value down, Activation kind,
                                       const std::string &shared);
-  std::string fusedBlocker(Value gate, Activation kind, Scoring scoring);
+  std::string fusedBlocker(Value gate, Value up, Activation kind,
+                           Scoring scoring);
 
   LogicalResult lower(EmbeddingOp op);
   LogicalResult lower(RmsNormOp op);
@@ -184,8 +213,17 @@ private:
   /// Weight arguments (moe-outline-weights) to the weights they are bound
   /// to in the weights function.
   DenseMap<Value, Value> boundWeights;
-  /// Initializers by what they hold (value and layout), to share them.
+  /// Initializers by what they hold (value, layout and storage), to share
+  /// them.
   std::map<std::string, std::string> weightNames;
+  /// The values addWeight returned (initializers or their casts).
+  llvm::StringSet<> weightValues;
+  /// Quantised matrices by the name of their packed blocks.
+  struct QuantizedWeight {
+    std::string scales;
+    int64_t rows, columns;
+  };
+  std::map<std::string, QuantizedWeight> quantized;
   /// Lazily built subgraphs.
   std::string idsShapeName, flatIdsName, seqLenName, positionsName,
       positionsF32Name;
