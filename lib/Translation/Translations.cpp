@@ -85,6 +85,35 @@ struct TranslationOptions {
                      "ONNX Runtime's com.microsoft.MoE where it expresses "
                      "the layer, portable elsewhere")),
       cl::init(OnnxMoeEncoding::Portable), cl::cat(exportCategory)};
+  cl::opt<OnnxForm> form{
+      "onnx-form", cl::desc("Inputs and outputs of the --export-onnx graph"),
+      cl::values(clEnumValN(OnnxForm::Prefill, "prefill",
+                            "input_ids -> logits, without KV cache"),
+                 clEnumValN(OnnxForm::KvCache, "kv-cache",
+                            "decoder with past (onnxruntime-genai and "
+                            "Optimum convention): attention_mask, "
+                            "position_ids and past_key_values in, logits "
+                            "and present out")),
+      cl::init(OnnxForm::Prefill), cl::cat(exportCategory)};
+  cl::opt<OnnxWeightType> weightType{
+      "onnx-weights", cl::desc("How --export-onnx stores weights"),
+      cl::values(clEnumValN(OnnxWeightType::F32, "f32", "float32"),
+                 clEnumValN(OnnxWeightType::F16, "f16",
+                            "float16, cast to float32 where read"),
+                 clEnumValN(OnnxWeightType::BF16, "bf16",
+                            "bfloat16, cast to float32 where read"),
+                 clEnumValN(OnnxWeightType::Int8, "int8",
+                            "8-bit blocks for linear layers and experts "
+                            "(MatMulNBits, QMoE), float32 elsewhere"),
+                 clEnumValN(OnnxWeightType::Int4, "int4",
+                            "4-bit blocks for linear layers and experts "
+                            "(MatMulNBits, QMoE), float32 elsewhere")),
+      cl::init(OnnxWeightType::F32), cl::cat(exportCategory)};
+  cl::opt<int64_t> quantBlockSize{
+      "onnx-block-size",
+      cl::desc("Input features per quantisation block of --onnx-weights "
+               "int8/int4 (a power of two, at least 16)"),
+      cl::init(32), cl::cat(exportCategory)};
   cl::opt<std::string> dataFile{
       "onnx-data-file",
       cl::desc("External data file of --export-onnx, a file name in the "
@@ -102,8 +131,8 @@ static TranslationOptions &options() {
 }
 
 /// The translations that write files of their own at the -o path.
-static constexpr llvm::StringLiteral kFileExports[] = {"export-hf",
-                                                       "export-onnx"};
+static constexpr llvm::StringLiteral kFileExports[] = {
+    "export-hf", "export-onnx", "export-onnx-genai"};
 
 bool mlir::moe::writesOwnFiles(StringRef translation) {
   return llvm::is_contained(kFileExports, translation);
@@ -175,7 +204,7 @@ static LogicalResult exportHF(ModuleOp module, llvm::raw_ostream &summary) {
   return exportHuggingFace(module, exportOptions, summary);
 }
 
-static LogicalResult exportONNX(ModuleOp module, llvm::raw_ostream &) {
+static OnnxExportOptions onnxExportOptions() {
   TranslationOptions &opts = options();
   OnnxExportOptions exportOptions;
   exportOptions.modelPath = opts.outputPath;
@@ -183,7 +212,25 @@ static LogicalResult exportONNX(ModuleOp module, llvm::raw_ostream &) {
   exportOptions.encoding = opts.encoding;
   exportOptions.function = opts.function;
   exportOptions.force = opts.force;
-  return exportOnnx(module, exportOptions);
+  exportOptions.form = opts.form;
+  exportOptions.weightType = opts.weightType;
+  exportOptions.quantBlockSize = opts.quantBlockSize;
+  return exportOptions;
+}
+
+static LogicalResult exportONNX(ModuleOp module, llvm::raw_ostream &) {
+  return exportOnnx(module, onnxExportOptions());
+}
+
+static LogicalResult exportONNXGenai(ModuleOp module, llvm::raw_ostream &) {
+  OnnxExportOptions exportOptions = onnxExportOptions();
+  if (options().form.getNumOccurrences() &&
+      exportOptions.form != OnnxForm::KvCache)
+    return emitError(module.getLoc())
+           << "--export-onnx-genai writes the kv-cache form: drop "
+              "--onnx-form=prefill";
+  exportOptions.form = OnnxForm::KvCache;
+  return exportOnnxGenai(module, exportOptions);
 }
 
 void mlir::moe::registerMoeTranslations() {
@@ -203,4 +250,9 @@ void mlir::moe::registerMoeTranslations() {
       "Export a model function to ONNX: -o model.onnx, weights in external "
       "data beside it",
       exportONNX, registerDialects);
+  static TranslateFromMLIRRegistration exportONNXGenaiRegistration(
+      "export-onnx-genai",
+      "Export a model function as an onnxruntime-genai folder (-o DIR): the "
+      "KV-cache ONNX graph, genai_config.json and the base's tokenizer",
+      exportONNXGenai, registerDialects);
 }

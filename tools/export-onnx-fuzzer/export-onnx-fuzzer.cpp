@@ -2,14 +2,14 @@
 //
 // Each input is the MLIR text --export-onnx reads, parsed with the dialects
 // that translation registers and verified. A module that verifies is
-// exported, in both MoE encodings, into a fresh directory with every
-// moe.scope bound to a tiny one-layer Llama base (made once in a scratch
-// directory; a fuzzed path is never read). An export that succeeds must
-// have written exactly the model and its data file, the model must parse
-// as an ONNX ModelProto, and each external tensor must lie inside the data
-// file; one that fails must leave the directory empty (no partial output,
-// no staging directory). Any crash, sanitizer report or broken invariant is
-// a finding.
+// exported, in both MoE encodings and both forms (prefill, KV cache), into a
+// fresh directory with every moe.scope bound to a tiny one-layer Llama base
+// (made once in a scratch directory; a fuzzed path is never read). An export
+// that succeeds must have written exactly the model and its data file, the
+// model must parse as an ONNX ModelProto with the interface of its form, and
+// each external tensor must lie inside the data file; one that fails must
+// leave the directory empty (no partial output, no staging directory). Any
+// crash, sanitizer report or broken invariant is a finding.
 //
 //===----------------------------------------------------------------------===//
 
@@ -146,8 +146,35 @@ static void checkGraph(const onnx::GraphProto &graph, uint64_t dataSize) {
     }
 }
 
+/// Checks the names of a graph's interface: `input_ids` -> `logits`, and in
+/// the KV-cache form the convention's inputs and one present output for each
+/// past input.
+static void checkInterface(const onnx::GraphProto &graph, OnnxForm form) {
+  std::vector<std::string> inputs, outputs;
+  for (const onnx::ValueInfoProto &input : graph.input())
+    inputs.push_back(input.name());
+  for (const onnx::ValueInfoProto &output : graph.output())
+    outputs.push_back(output.name());
+  // The token ids may be named by moe.name.
+  std::vector<std::string> wantInputs = {inputs.empty() ? "" : inputs[0]},
+                           wantOutputs = {"logits"};
+  if (form == OnnxForm::KvCache) {
+    wantInputs.push_back("attention_mask");
+    wantInputs.push_back("position_ids");
+    for (size_t layer = 0; 3 + 2 * layer < inputs.size(); ++layer)
+      for (const char *part : {"key", "value"}) {
+        std::string suffix = std::to_string(layer) + "." + part;
+        wantInputs.push_back("past_key_values." + suffix);
+        wantOutputs.push_back("present." + suffix);
+      }
+  }
+  if (inputs != wantInputs || outputs != wantOutputs)
+    fail("the graph's interface is '" + llvm::join(inputs, "', '") + "' -> '" +
+         llvm::join(outputs, "', '") + "'");
+}
+
 /// Checks what an export that succeeded wrote into `dir`.
-static void checkExport(llvm::StringRef dir) {
+static void checkExport(llvm::StringRef dir, OnnxForm form) {
   std::vector<std::string> names = listDirectory(dir);
   llvm::sort(names);
   if (names != std::vector<std::string>{kModelName.str(), kDataName.str()})
@@ -165,6 +192,7 @@ static void checkExport(llvm::StringRef dir) {
                             static_cast<int>((*model)->getBufferSize())))
     fail("the model is no ONNX ModelProto");
   checkGraph(proto.graph(), dataSize);
+  checkInterface(proto.graph(), form);
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -179,19 +207,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     scope.setPath(files.base);
 
   for (OnnxMoeEncoding encoding :
-       {OnnxMoeEncoding::Portable, OnnxMoeEncoding::Fused}) {
-    if (llvm::sys::fs::create_directory(files.out, /*IgnoreExisting=*/false))
-      fail("cannot create " + files.out);
-    OnnxExportOptions options;
-    options.modelPath = joinPath(files.out, kModelName);
-    options.encoding = encoding;
-    if (succeeded(exportOnnx(*module, options)))
-      checkExport(files.out);
-    else if (std::vector<std::string> left = listDirectory(files.out);
-             !left.empty())
-      fail("a failed export left '" + llvm::join(left, "', '") + "'");
-    if (llvm::sys::fs::remove_directories(files.out))
-      fail("cannot remove " + files.out);
-  }
+       {OnnxMoeEncoding::Portable, OnnxMoeEncoding::Fused})
+    for (OnnxForm form : {OnnxForm::Prefill, OnnxForm::KvCache}) {
+      if (llvm::sys::fs::create_directory(files.out, /*IgnoreExisting=*/false))
+        fail("cannot create " + files.out);
+      OnnxExportOptions options;
+      options.modelPath = joinPath(files.out, kModelName);
+      options.encoding = encoding;
+      options.form = form;
+      if (succeeded(exportOnnx(*module, options)))
+        checkExport(files.out, form);
+      else if (std::vector<std::string> left = listDirectory(files.out);
+               !left.empty())
+        fail("a failed export left '" + llvm::join(left, "', '") + "'");
+      if (llvm::sys::fs::remove_directories(files.out))
+        fail("cannot remove " + files.out);
+    }
   return 0;
 }

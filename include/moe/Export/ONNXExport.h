@@ -30,6 +30,32 @@ enum class OnnxMoeEncoding {
   Fused,
 };
 
+/// The inputs and outputs of the exported graph.
+enum class OnnxForm {
+  /// input_ids [batch, sequence] -> logits [batch, sequence, vocab]: a
+  /// prefill without KV cache.
+  Prefill,
+  /// The decoder-with-past convention of onnxruntime-genai and Optimum:
+  /// input_ids, attention_mask [batch, total_sequence], position_ids and
+  /// past_key_values.{i}.key/value [batch, kv_heads, past_sequence, head_dim]
+  /// in; logits and present.{i}.key/value [batch, kv_heads, total_sequence,
+  /// head_dim] out. One graph serves prefill (empty past) and decode.
+  KvCache,
+};
+
+/// How weights are stored in the external data.
+enum class OnnxWeightType {
+  F32,
+  /// float16 / bfloat16 storage, cast to float32 where read.
+  F16,
+  BF16,
+  /// Weight-only block quantisation (symmetric, one float scale per block of
+  /// `quantBlockSize` input features) of the linear layers and the experts:
+  /// com.microsoft.MatMulNBits and com.microsoft.QMoE.
+  Int8,
+  Int4,
+};
+
 struct OnnxExportOptions {
   /// The model file to write. It and its external data appear complete or
   /// not at all: both are written into a temporary directory beside it,
@@ -45,6 +71,11 @@ struct OnnxExportOptions {
   /// Replace an existing model or data file; without it, an existing one
   /// is an error and nothing is written.
   bool force = false;
+  OnnxForm form = OnnxForm::Prefill;
+  OnnxWeightType weightType = OnnxWeightType::F32;
+  /// Input features per quantisation block (Int8, Int4): a power of two, at
+  /// least 16.
+  int64_t quantBlockSize = 32;
 };
 
 /// The default-domain opset of exported graphs: the operators are chosen for
@@ -56,6 +87,15 @@ constexpr int64_t kOnnxOpset = 17;
 /// on any error nothing is left on disk. Remarks name the layers that the
 /// `fused` encoding writes in portable form, and why.
 LogicalResult exportOnnx(ModuleOp module, const OnnxExportOptions &options);
+
+/// Exports a model function as an onnxruntime-genai folder at
+/// `options.modelPath`: model.onnx (the KV-cache form, which `options.form`
+/// must name) and model.onnx.data, genai_config.json, and the tokenizer and
+/// generation files of the base model (the Hugging Face checkpoint of the
+/// function's moe.scope). The folder appears complete or not at all; an
+/// existing non-empty one is replaced only with `options.force`.
+LogicalResult exportOnnxGenai(ModuleOp module,
+                              const OnnxExportOptions &options);
 
 } // namespace mlir::moe
 

@@ -12,6 +12,9 @@
 #ifndef MOE_WEIGHTS_WEIGHTSOURCES_H
 #define MOE_WEIGHTS_WEIGHTSOURCES_H
 
+#include "moe/Dialect/MoeOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
@@ -24,8 +27,6 @@ class OptionCategory;
 } // namespace llvm::cl
 
 namespace mlir::moe {
-
-class ScopeOp;
 
 /// How the stored weights of a module are found and checked.
 struct WeightSourceOptions {
@@ -57,6 +58,19 @@ llvm::Error checkScopeBindings(ModuleOp module,
 /// when `path` does not exist (the module came from another machine).
 llvm::Error explainScopeError(ScopeOp scope, llvm::StringRef path,
                               llvm::Error error);
+
+/// The checkpoint of a model function's base: the moe.scope its `moe.scope`
+/// attribute names, and the directory it is read from.
+struct BaseCheckpoint {
+  ScopeOp scope;
+  std::string directory;
+};
+
+/// The Hugging Face checkpoint of `func`'s base (its config, tokenizer and
+/// generation files are what exports carry over); an error when its
+/// moe.scope is missing or of another format.
+llvm::Expected<BaseCheckpoint>
+huggingFaceBaseOf(func::FuncOp func, const WeightSourceOptions &options);
 
 /// Refuses `destination`, a directory an export would replace, when it holds
 /// a checkpoint that `module` reads (the export would delete it once

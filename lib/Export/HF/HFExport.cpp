@@ -83,15 +83,11 @@ LogicalResult mlir::moe::exportHuggingFace(ModuleOp module,
   if (failed(decoder))
     return failure();
 
-  auto scopeRef =
-      (*func)->getAttrOfType<FlatSymbolRefAttr>(MoeDialect::getScopeAttrName());
-  auto baseScope =
-      scopeRef ? module.lookupSymbol<ScopeOp>(scopeRef.getAttr()) : ScopeOp();
-  if (!baseScope || baseScope.getFormat() != ScopeFormat::huggingface)
-    return mlir::emitError(func->getLoc())
-           << "the moe.scope of @" << (*func).getSymName()
-           << " must name the Hugging Face checkpoint of its base model";
-  std::string baseDir = scopePath(baseScope, weightSources);
+  llvm::Expected<BaseCheckpoint> base = huggingFaceBaseOf(*func, weightSources);
+  if (!base)
+    return fail(base.takeError());
+  ScopeOp baseScope = base->scope;
+  std::string baseDir = base->directory;
   SmallString<256> configPath(baseDir);
   llvm::sys::path::append(configPath, "config.json");
   llvm::Expected<DecoderConfig> baseConfig = readDecoderConfig(configPath);

@@ -41,20 +41,51 @@ const std::string &Translator::seqLen() {
   return seqLenName;
 }
 
-const std::string &Translator::positions() {
-  if (positionsName.empty())
-    positionsName =
-        g.add("Range", {g.i64Scalar(0), seqLen(), g.i64Scalar(1)}, "positions")
+const std::string &Translator::totalLen() {
+  if (totalLenName.empty())
+    totalLenName =
+        g.add("Gather",
+              {g.add("Shape", {attentionMask}, "attention_mask/shape"),
+               g.i64Scalar(1)},
+              "attention_mask/total_len")
+            .attr("axis", int64_t(0))
             .out();
-  return positionsName;
+  return totalLenName;
 }
 
+const std::string &Translator::pastLen() {
+  if (pastLenName.empty())
+    pastLenName = g.add("Sub", {totalLen(), seqLen()}, "past_len").out();
+  return pastLenName;
+}
+
+/// Prefill: the positions 0 .. S-1 [S]; KV cache: position_ids [B, S].
 const std::string &Translator::positionsF32() {
-  if (positionsF32Name.empty())
-    positionsF32Name = g.add("Cast", {positions()}, "positions/f32")
+  if (positionsF32Name.empty()) {
+    std::string positions =
+        kvCache() ? positionIds
+                  : g.add("Range", {g.i64Scalar(0), seqLen(), g.i64Scalar(1)},
+                          "positions")
+                        .out();
+    positionsF32Name = g.add("Cast", {positions}, "positions/f32")
                            .attr("to", int64_t(onnx::TensorProto::FLOAT))
                            .out();
+  }
   return positionsF32Name;
+}
+
+/// The sequence length dynamic rotary scaling adapts to, as a float: the
+/// largest position plus one (transformers' rule; during generation the
+/// positions only grow, so it is the length seen so far).
+const std::string &Translator::ropeLength() {
+  if (ropeLengthName.empty()) {
+    std::string last =
+        g.add("ReduceMax", {positionsF32()}, "rope/last_position")
+            .attr("keepdims", int64_t(0));
+    ropeLengthName =
+        g.add("Add", {last, g.f32Scalar(1.0f)}, "rope/length").out();
+  }
+  return ropeLengthName;
 }
 
 /// [B, S, trailing...]: the shape that restores token dimensions.
@@ -84,8 +115,7 @@ std::string Translator::rowsShape(const std::string &x, int64_t columns,
       .out();
 }
 
-FailureOr<std::pair<std::string, std::string>>
-Translator::rope(AttentionOp op) {
+FailureOr<RopeTables> Translator::rope(AttentionOp op) {
   int64_t dim = op.getHeadDim();
   double theta = op.getRopeTheta().convertToDouble();
   RopeScalingAttr scaling = op.getRopeScaling().value_or(RopeScalingAttr());
@@ -114,12 +144,9 @@ Translator::rope(AttentionOp op) {
       return op.emitOpError() << "uses dynamic rotary scaling without "
                                  "original_max_position";
     double factor = scaling.getFactor().convertToDouble();
-    std::string length = g.add("Cast", {seqLen()}, prefix + "/seq_len")
-                             .attr("to", int64_t(onnx::TensorProto::FLOAT))
-                             .out();
     std::string ratio = g.add(
         "Mul",
-        {length,
+        {ropeLength(),
          g.f32Scalar(float(factor / double(scaling.getOriginalMaxPosition())))},
         prefix + "/ratio");
     ratio = g.add("Sub", {ratio, g.f32Scalar(float(factor - 1))},
@@ -139,8 +166,12 @@ Translator::rope(AttentionOp op) {
   } else {
     inverseName = g.f32(inverse, {dim / 2});
   }
+  // Prefill: positions [S] -> tables [S, D], which broadcast over keys and
+  // grouped queries alike. KV cache: position_ids [B, S] -> [B, S, D],
+  // [B, 1, S, D] for keys and [B, 1, 1, S, D] for grouped queries.
   std::string column =
-      g.add("Unsqueeze", {positionsF32(), g.i64Vector({1})}, prefix + "/pos");
+      g.add("Unsqueeze", {positionsF32(), g.i64Vector({kvCache() ? 2 : 1})},
+            prefix + "/pos");
   std::string freqs =
       g.add("Mul", {column, inverseName}, prefix + "/freqs").out();
   std::string emb = g.add("Concat", {freqs, freqs}, prefix + "/emb")
@@ -156,19 +187,41 @@ Translator::rope(AttentionOp op) {
                 prefix + "/sin_scaled")
               .out();
   }
-  return ropeTables[key] = {cos, sin};
+  if (!kvCache())
+    return ropeTables[key] = {cos, sin, cos, sin};
+  RopeTables tables;
+  tables.cos = g.add("Unsqueeze", {cos, g.i64Vector({1})}, prefix + "/cos_kv");
+  tables.sin = g.add("Unsqueeze", {sin, g.i64Vector({1})}, prefix + "/sin_kv");
+  tables.groupCos = g.add("Unsqueeze", {tables.cos, g.i64Vector({1})},
+                          prefix + "/cos_groups");
+  tables.groupSin = g.add("Unsqueeze", {tables.sin, g.i64Vector({1})},
+                          prefix + "/sin_groups");
+  return ropeTables[key] = tables;
 }
 
+/// Which keys each query sees: [S, S] for a prefill; [B, 1, 1, S, T] with a
+/// KV cache (T = past + S), where query i sits at key index past + i and
+/// the attention mask removes padded keys.
 const std::string &Translator::causalMask(int64_t window) {
   auto it = masks.find(window);
   if (it != masks.end())
     return it->second;
   std::string prefix =
       window ? "mask/window" + std::to_string(window) : std::string("mask");
+  std::string queries, keys;
+  if (kvCache()) {
+    queries = g.add("Range", {pastLen(), totalLen(), g.i64Scalar(1)},
+                    "mask/query_index");
+    keys = g.add("Range", {g.i64Scalar(0), totalLen(), g.i64Scalar(1)},
+                 "mask/key_index");
+  } else {
+    queries = keys = g.add("Range", {g.i64Scalar(0), seqLen(), g.i64Scalar(1)},
+                           "mask/index");
+  }
   std::string rows =
-      g.add("Unsqueeze", {positions(), g.i64Vector({1})}, prefix + "/rows");
+      g.add("Unsqueeze", {queries, g.i64Vector({1})}, prefix + "/rows");
   std::string columns =
-      g.add("Unsqueeze", {positions(), g.i64Vector({0})}, prefix + "/columns");
+      g.add("Unsqueeze", {keys, g.i64Vector({0})}, prefix + "/columns");
   std::string allowed =
       g.add("LessOrEqual", {columns, rows}, prefix + "/causal");
   if (window) {
@@ -176,7 +229,14 @@ const std::string &Translator::causalMask(int64_t window) {
     std::string first =
         g.add("Sub", {rows, g.i64Scalar(window)}, prefix + "/first");
     std::string near = g.add("Greater", {columns, first}, prefix + "/near");
-    allowed = g.add("And", {allowed, near}, prefix).out();
+    allowed = g.add("And", {allowed, near}, prefix + "/window").out();
+  }
+  if (kvCache()) {
+    std::string present = g.add("Cast", {attentionMask}, "mask/present")
+                              .attr("to", int64_t(onnx::TensorProto::BOOL));
+    std::string padding =
+        g.add("Unsqueeze", {present, g.i64Vector({1, 2, 3})}, "mask/padding");
+    allowed = g.add("And", {allowed, padding}, prefix + "/padded").out();
   }
   return masks[window] = allowed;
 }
@@ -193,7 +253,8 @@ LogicalResult Translator::lower(AttentionOp op) {
            << "heads " << heads << " is not a multiple of kv_heads " << kvHeads;
   int64_t group = heads / kvHeads;
   // q: [T, H * D] -> [B, S, KV, G, D] -> [B, KV, G, S, D]; k and v:
-  // [T, KV * D] -> [B, KV, 1, S, D], so that MatMul broadcasts the group.
+  // [T, KV * D] -> [B, KV, S, D] (the cache's layout), then [B, KV, 1, S, D]
+  // so that MatMul broadcasts the group.
   std::string q = g.add(
       "Reshape", {(*qkv)[0], tokenShape({kvHeads, group, dim}, "shape/q")},
       name + "/q_heads");
@@ -204,22 +265,20 @@ LogicalResult Translator::lower(AttentionOp op) {
     std::string reshaped =
         g.add("Reshape", {value, tokenShape({kvHeads, dim}, "shape/kv")},
               (name + "/" + part + "_heads").str());
-    std::string transposed =
-        g.add("Transpose", {reshaped}, (name + "/" + part + "_transpose").str())
-            .attr("perm", ArrayRef<int64_t>{0, 2, 1, 3});
     return g
-        .add("Unsqueeze", {transposed, g.i64Vector({2})},
-             (name + "/" + part + "_group").str())
+        .add("Transpose", {reshaped}, (name + "/" + part + "_transpose").str())
+        .attr("perm", ArrayRef<int64_t>{0, 2, 1, 3})
         .out();
   };
   std::string k = kvHeadsOf((*qkv)[1], "k");
   std::string v = kvHeadsOf((*qkv)[2], "v");
 
   if (op.getRopeTheta().convertToDouble() != 0) {
-    FailureOr<std::pair<std::string, std::string>> table = rope(op);
+    FailureOr<RopeTables> table = rope(op);
     if (failed(table))
       return failure();
-    auto rotate = [&](const std::string &x, StringRef part) {
+    auto rotate = [&](const std::string &x, const std::string &cosTable,
+                      const std::string &sinTable, StringRef part) {
       std::string prefix = (name + "/rope_" + part).str();
       std::string axes = g.i64Vector({-1});
       std::string first =
@@ -231,13 +290,27 @@ LogicalResult Translator::lower(AttentionOp op) {
       std::string negated = g.add("Neg", {second}, prefix + "/neg");
       std::string rotated = g.add("Concat", {negated, first}, prefix + "/rot")
                                 .attr("axis", int64_t(-1));
-      std::string cos = g.add("Mul", {x, table->first}, prefix + "/cos");
-      std::string sin = g.add("Mul", {rotated, table->second}, prefix + "/sin");
+      std::string cos = g.add("Mul", {x, cosTable}, prefix + "/cos");
+      std::string sin = g.add("Mul", {rotated, sinTable}, prefix + "/sin");
       return g.add("Add", {cos, sin}, prefix).out();
     };
-    q = rotate(q, "q");
-    k = rotate(k, "k");
+    q = rotate(q, table->groupCos, table->groupSin, "q");
+    k = rotate(k, table->cos, table->sin, "k");
   }
+  if (kvCache()) {
+    // The cache holds keys after their rotation, as transformers' does.
+    const CacheNames &names = cacheNames[presents.size()];
+    k = g.add("Concat", {names.pastKey, k}, name + "/present_key")
+            .attr("axis", int64_t(2))
+            .out();
+    v = g.add("Concat", {names.pastValue, v}, name + "/present_value")
+            .attr("axis", int64_t(2))
+            .out();
+    presents.push_back({k, v, kvHeads, dim});
+  }
+  k = g.add("Unsqueeze", {k, g.i64Vector({2})}, name + "/k_group");
+  v = g.add("Unsqueeze", {v, g.i64Vector({2})}, name + "/v_group");
+
   double scale = op.getScale().has_value() ? op.getScale()->convertToDouble()
                                            : 1.0 / std::sqrt(double(dim));
   std::string kT = g.add("Transpose", {k}, name + "/k_t")
@@ -249,12 +322,15 @@ LogicalResult Translator::lower(AttentionOp op) {
   int64_t window = op.getSlidingWindow().value_or(0);
   if (window < 0)
     return op.emitOpError() << "has a negative sliding window";
+  // The lowest float rather than -inf: a query that sees no key (a padded
+  // position) gets an even mix instead of NaN, which would reach the real
+  // positions through its values.
   std::string mask = causalMask(window);
-  scores = g.add("Where",
-                 {mask, scores,
-                  g.f32Scalar(-std::numeric_limits<float>::infinity())},
-                 name + "/masked")
-               .out();
+  scores =
+      g.add("Where",
+            {mask, scores, g.f32Scalar(std::numeric_limits<float>::lowest())},
+            name + "/masked")
+          .out();
   std::string probs =
       g.add("Softmax", {scores}, name + "/softmax").attr("axis", int64_t(-1));
   std::string out = g.add("MatMul", {probs, v}, name + "/context");

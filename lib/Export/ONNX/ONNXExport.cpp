@@ -9,6 +9,7 @@
 #include "moe/Export/ONNXExport.h"
 
 #include "ONNXChecker.h"
+#include "ONNXModelFiles.h"
 #include "ONNXTranslator.h"
 
 #include "moe/Analysis/ModelFunctions.h"
@@ -47,6 +48,72 @@ static LogicalResult checkDataLocation(Location loc, StringRef location,
                   "model's directory");
   if (location == "." || location == modelName)
     return refuse("is the model file itself");
+  return success();
+}
+
+LogicalResult onnx_export::writeModelFiles(ModuleOp module, func::FuncOp func,
+                                           const OnnxExportOptions &options,
+                                           StagedOutput &staged,
+                                           StringRef destination,
+                                           StringRef modelName,
+                                           StringRef location) {
+  Location loc = module.getLoc();
+  onnx::ModelProto model;
+  model.set_ir_version(8);
+  model.set_producer_name("moe-translate");
+  model.set_producer_version("1");
+  model.set_doc_string(
+      ("Model function @" + func.getSymName() +
+       " exported by moe-translate "
+       "--export-onnx (" +
+       (options.encoding == OnnxMoeEncoding::Fused ? "fused" : "portable") +
+       " MoE encoding): " +
+       (options.form == OnnxForm::KvCache
+            ? "a decoder with past: input_ids, attention_mask, position_ids "
+              "and past_key_values.{i}.key/value -> logits and "
+              "present.{i}.key/value."
+            : "input_ids [batch, sequence] -> logits [batch, sequence, "
+              "vocab], a prefill without KV cache."))
+          .str());
+  onnx::GraphProto *graphProto = model.mutable_graph();
+  graphProto->set_name(func.getSymName().str());
+  GraphBuilder graph(*graphProto);
+  std::vector<WeightInitializer> weights;
+  Translator translator(module, func, options, graph, weights);
+  if (failed(translator.run()))
+    return failure();
+  onnx::OperatorSetIdProto *opset = model.add_opset_import();
+  opset->set_domain("");
+  opset->set_version(kOnnxOpset);
+  if (translator.usesMicrosoftDomain()) {
+    opset = model.add_opset_import();
+    opset->set_domain(kMicrosoftDomain.str());
+    opset->set_version(1);
+  }
+  llvm::StringSet<> used;
+  graph.removeDeadCode(used);
+
+  WeightEvaluator evaluator(module);
+  // Errors name the files by where they were going, not by the staging area.
+  if (llvm::Error error = staged.nameDestination(
+          writeExternalData(weights, used, evaluator, staged.file(location),
+                            location, *graphProto),
+          destination))
+    return emitError(func->getLoc())
+           << "--export-onnx: " << llvm::toString(std::move(error));
+
+  std::string bytes;
+  if (!model.SerializeToString(&bytes))
+    return emitError(loc) << "cannot serialise the ONNX model ("
+                          << model.ByteSizeLong() << " bytes)";
+  if (llvm::Error error = staged.nameDestination(
+          staged.writeFile(modelName, bytes), destination))
+    return emitError(loc) << llvm::toString(std::move(error));
+
+  std::string message;
+  if (!checkModelFile(staged.file(modelName), message))
+    return emitError(loc) << "the exported model fails the ONNX checker: "
+                          << message;
   return success();
 }
 
@@ -97,36 +164,6 @@ LogicalResult mlir::moe::exportOnnx(ModuleOp module,
   if (!func)
     return emitError(loc) << llvm::toString(func.takeError());
 
-  onnx::ModelProto model;
-  model.set_ir_version(8);
-  model.set_producer_name("moe-translate");
-  model.set_producer_version("1");
-  model.set_doc_string(
-      ("Model function @" + func->getSymName() +
-       " exported by moe-translate "
-       "--export-onnx (" +
-       (options.encoding == OnnxMoeEncoding::Fused ? "fused" : "portable") +
-       " MoE encoding): input_ids [batch, sequence] -> logits [batch, "
-       "sequence, vocab], a prefill without KV cache.")
-          .str());
-  onnx::GraphProto *graphProto = model.mutable_graph();
-  graphProto->set_name(func->getSymName().str());
-  GraphBuilder graph(*graphProto);
-  std::vector<WeightInitializer> weights;
-  Translator translator(module, *func, options.encoding, graph, weights);
-  if (failed(translator.run()))
-    return failure();
-  onnx::OperatorSetIdProto *opset = model.add_opset_import();
-  opset->set_domain("");
-  opset->set_version(kOnnxOpset);
-  if (translator.usesMicrosoftDomain()) {
-    opset = model.add_opset_import();
-    opset->set_domain(kMicrosoftDomain.str());
-    opset->set_version(1);
-  }
-  llvm::StringSet<> used;
-  graph.removeDeadCode(used);
-
   // Both files are staged beside the model and checked there (the checker
   // resolves the data file relative to the model), then renamed into place:
   // the data first, so that a model file is never there without its data.
@@ -134,27 +171,9 @@ LogicalResult mlir::moe::exportOnnx(ModuleOp module,
   if (!staged)
     return emitError(loc) << "cannot write '" << modelPath
                           << "': " << llvm::toString(staged.takeError());
-  WeightEvaluator evaluator(module);
-  // Errors name the files by where they were going, not by the staging area.
-  if (llvm::Error error = staged->nameDestination(
-          writeExternalData(weights, used, evaluator, staged->file(location),
-                            location, *graphProto),
-          dir))
-    return emitError(func->getLoc())
-           << "--export-onnx: " << llvm::toString(std::move(error));
-
-  std::string bytes;
-  if (!model.SerializeToString(&bytes))
-    return emitError(loc) << "cannot serialise the ONNX model ("
-                          << model.ByteSizeLong() << " bytes)";
-  if (llvm::Error error =
-          staged->nameDestination(staged->writeFile(modelName, bytes), dir))
-    return emitError(loc) << llvm::toString(std::move(error));
-
-  std::string message;
-  if (!checkModelFile(staged->file(modelName), message))
-    return emitError(loc) << "the exported model fails the ONNX checker: "
-                          << message;
+  if (failed(writeModelFiles(module, *func, options, *staged, dir, modelName,
+                             location)))
+    return failure();
   if (llvm::Error error =
           staged->publishFiles({location, modelName}, options.force))
     return emitError(loc) << "cannot write '" << modelPath

@@ -57,6 +57,61 @@ std::string GraphBuilder::uniqueValueName(llvm::StringRef base) {
   return makeUnique(valueNames, base);
 }
 
+static void setValueType(onnx::ValueInfoProto *info, int32_t elementType,
+                         llvm::ArrayRef<GraphDim> dims) {
+  onnx::TypeProto::Tensor *type = info->mutable_type()->mutable_tensor_type();
+  type->set_elem_type(elementType);
+  onnx::TensorShapeProto *shape = type->mutable_shape();
+  for (const GraphDim &dim : dims) {
+    if (const int64_t *size = std::get_if<int64_t>(&dim))
+      shape->add_dim()->set_dim_value(*size);
+    else
+      shape->add_dim()->set_dim_param(std::get<std::string>(dim));
+  }
+}
+
+const std::string &GraphBuilder::addInput(llvm::StringRef name,
+                                          int32_t elementType,
+                                          llvm::ArrayRef<GraphDim> dims) {
+  onnx::ValueInfoProto *input = graph.add_input();
+  input->set_name(name.str());
+  setValueType(input, elementType, dims);
+  return input->name();
+}
+
+void GraphBuilder::addOutput(const std::string &value, llvm::StringRef name,
+                             int32_t elementType,
+                             llvm::ArrayRef<GraphDim> dims) {
+  std::string output = name.str();
+  // Values are named once, by the node that produces them: rename that
+  // output (the graph's nodes so far do not read it under the new name).
+  for (int i = graph.node_size() - 1; i >= 0; --i) {
+    onnx::NodeProto *node = graph.mutable_node(i);
+    for (int j = 0; j < node->output_size(); ++j) {
+      if (node->output(j) != value)
+        continue;
+      node->set_output(j, output);
+      for (onnx::NodeProto &reader : *graph.mutable_node())
+        for (std::string &input : *reader.mutable_input())
+          if (input == value)
+            input = output;
+      onnx::ValueInfoProto *info = graph.add_output();
+      info->set_name(output);
+      setValueType(info, elementType, dims);
+      return;
+    }
+  }
+  // A graph input or initializer: an Identity gives it the output's name.
+  onnx::NodeProto *identity = graph.add_node();
+  identity->set_name(makeUnique(nodeNames, name));
+  identity->set_op_type("Identity");
+  identity->add_input(value);
+  identity->add_output(output);
+  onnx::ValueInfoProto *info = graph.add_output();
+  info->set_name(output);
+  setValueType(info, elementType, dims);
+}
+
 Node GraphBuilder::add(llvm::StringRef opType,
                        llvm::ArrayRef<std::string> inputs, llvm::StringRef name,
                        unsigned numOutputs, llvm::StringRef domain) {

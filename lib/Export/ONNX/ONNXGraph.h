@@ -18,6 +18,7 @@
 #include "onnx/onnx_pb.h"
 
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace mlir::moe::onnx_export {
@@ -45,6 +46,10 @@ private:
   onnx::NodeProto *node;
 };
 
+/// A dimension of a graph input or output: a size, or a symbol that names a
+/// dynamic one.
+using GraphDim = std::variant<int64_t, std::string>;
+
 class GraphBuilder {
 public:
   explicit GraphBuilder(onnx::GraphProto &graph) : graph(graph) {}
@@ -58,6 +63,16 @@ public:
 
   /// A value name not used yet, derived from `base`.
   std::string uniqueValueName(llvm::StringRef base);
+
+  /// Declares graph input `name`, a name reserved with uniqueValueName
+  /// before any node was added (so that the graph's interface keeps the
+  /// names of its convention).
+  const std::string &addInput(llvm::StringRef name, int32_t elementType,
+                              llvm::ArrayRef<GraphDim> dims);
+  /// Declares `value` a graph output under `name`, reserved like an input's:
+  /// the node producing `value` produces `name` instead.
+  void addOutput(const std::string &value, llvm::StringRef name,
+                 int32_t elementType, llvm::ArrayRef<GraphDim> dims);
 
   /// Constants, as inline initializers shared by content.
   const std::string &i64(llvm::ArrayRef<int64_t> values,

@@ -574,27 +574,13 @@ LogicalResult Translator::lower(func::ReturnOp op) {
   FailureOr<std::string> logits = act(op, op.getOperand(0));
   if (failed(logits))
     return failure();
-  ArrayRef<int64_t> shape = shapeOf(op.getOperand(0));
+  int64_t vocab = shapeOf(op.getOperand(0)).back();
   // The graph output is named "logits" exactly: reserve the name first.
-  std::string output = g.uniqueValueName("logits");
-  g.add("Reshape", {*logits, tokenShape({shape.back()}, "shape/logits")},
-        "logits");
-  onnx::GraphProto &proto = g.proto();
-  proto.mutable_node(proto.node_size() - 1)->set_output(0, output);
-  onnx::ValueInfoProto *info = proto.add_output();
-  info->set_name(output);
-  onnx::TypeProto::Tensor *type = info->mutable_type()->mutable_tensor_type();
-  type->set_elem_type(onnx::TensorProto::FLOAT);
-  ArrayRef<int64_t> idsShape = shapeOf(ids);
-  const char *symbols[] = {"batch", "sequence"};
-  for (int i = 0; i < 2; ++i) {
-    auto *dim = type->mutable_shape()->add_dim();
-    if (ShapedType::isDynamic(idsShape[i]))
-      dim->set_dim_param(symbols[i]);
-    else
-      dim->set_dim_value(idsShape[i]);
-  }
-  type->mutable_shape()->add_dim()->set_dim_value(shape.back());
+  std::string name = kvCache() ? logitsName : g.uniqueValueName("logits");
+  declareOutputs(g.add("Reshape",
+                       {*logits, tokenShape({vocab}, "shape/logits")},
+                       "logits"),
+                 name, vocab);
   return success();
 }
 
@@ -661,6 +647,89 @@ LogicalResult Translator::bindWeightArguments(FunctionType type) {
   return success();
 }
 
+LogicalResult Translator::declareInputs(RankedTensorType idsType) {
+  std::string idsName = "input_ids";
+  if (auto attr =
+          func.getArgAttrOfType<StringAttr>(0, MoeDialect::getNameAttrName()))
+    idsName = attr.getValue().str();
+  int32_t idsElement = idsType.getElementTypeBitWidth() == 64
+                           ? onnx::TensorProto::INT64
+                           : onnx::TensorProto::INT32;
+  if (!kvCache()) {
+    SmallVector<GraphDim, 2> dims;
+    const char *symbols[] = {"batch", "sequence"};
+    for (int i = 0; i < 2; ++i)
+      dims.push_back(idsType.isDynamicDim(i) ? GraphDim(symbols[i])
+                                             : GraphDim(idsType.getDimSize(i)));
+    values[ids] = g.addInput(g.uniqueValueName(idsName), idsElement, dims);
+    return success();
+  }
+
+  SmallVector<AttentionOp> attentions;
+  func.walk([&](AttentionOp attention) { attentions.push_back(attention); });
+  if (attentions.empty())
+    return func.emitOpError()
+           << "has no moe.attention: --onnx-form=kv-cache exports the cache "
+              "of attention keys and values, use --onnx-form=prefill";
+  // The convention's names, reserved before any node names a value.
+  attentionMask = g.uniqueValueName("attention_mask");
+  positionIds = g.uniqueValueName("position_ids");
+  for (size_t i = 0; i < attentions.size(); ++i) {
+    std::string layer = std::to_string(i);
+    cacheNames.push_back(
+        {g.uniqueValueName("past_key_values." + layer + ".key"),
+         g.uniqueValueName("past_key_values." + layer + ".value"),
+         g.uniqueValueName("present." + layer + ".key"),
+         g.uniqueValueName("present." + layer + ".value")});
+  }
+  logitsName = g.uniqueValueName("logits");
+  if (g.uniqueValueName(idsName) != idsName)
+    return func.emitOpError() << "names its token ids '" << idsName
+                              << "', a name of the kv-cache form's interface";
+
+  GraphDim batch("batch_size"), sequence("sequence_length");
+  values[ids] = g.addInput(idsName, idsElement, {batch, sequence});
+  g.addInput(attentionMask, onnx::TensorProto::INT64,
+             {batch, GraphDim("total_sequence_length")});
+  g.addInput(positionIds, onnx::TensorProto::INT64, {batch, sequence});
+  for (auto [attention, names] : llvm::zip(attentions, cacheNames)) {
+    SmallVector<GraphDim, 4> dims = {
+        GraphDim("batch_size"), GraphDim(int64_t(attention.getNumKvHeads())),
+        GraphDim("past_sequence_length"),
+        GraphDim(int64_t(attention.getHeadDim()))};
+    g.addInput(names.pastKey, onnx::TensorProto::FLOAT, dims);
+    g.addInput(names.pastValue, onnx::TensorProto::FLOAT, dims);
+  }
+  return success();
+}
+
+void Translator::declareOutputs(const std::string &logits,
+                                const std::string &name, int64_t vocab) {
+  if (!kvCache()) {
+    ArrayRef<int64_t> idsShape = shapeOf(ids);
+    SmallVector<GraphDim, 3> dims;
+    const char *symbols[] = {"batch", "sequence"};
+    for (int i = 0; i < 2; ++i)
+      dims.push_back(ShapedType::isDynamic(idsShape[i])
+                         ? GraphDim(symbols[i])
+                         : GraphDim(idsShape[i]));
+    dims.push_back(vocab);
+    g.addOutput(logits, name, onnx::TensorProto::FLOAT, dims);
+    return;
+  }
+  g.addOutput(
+      logits, name, onnx::TensorProto::FLOAT,
+      {GraphDim("batch_size"), GraphDim("sequence_length"), GraphDim(vocab)});
+  for (auto [present, names] : llvm::zip(presents, cacheNames)) {
+    SmallVector<GraphDim, 4> dims = {
+        GraphDim("batch_size"), GraphDim(present.kvHeads),
+        GraphDim("total_sequence_length"), GraphDim(present.headDim)};
+    g.addOutput(present.key, names.presentKey, onnx::TensorProto::FLOAT, dims);
+    g.addOutput(present.value, names.presentValue, onnx::TensorProto::FLOAT,
+                dims);
+  }
+}
+
 LogicalResult Translator::run() {
   // MatMulNBits and QMoE take blocks of a power of two, at least 16.
   int64_t blockSize = options.quantBlockSize;
@@ -690,27 +759,8 @@ LogicalResult Translator::run() {
               "return the logits only; got "
            << type;
   ids = func.getArgument(0);
-  std::string inputName = "input_ids";
-  if (auto attr =
-          func.getArgAttrOfType<StringAttr>(0, MoeDialect::getNameAttrName()))
-    inputName = attr.getValue().str();
-  inputName = g.uniqueValueName(inputName);
-  values[ids] = inputName;
-  onnx::ValueInfoProto *input = g.proto().add_input();
-  input->set_name(inputName);
-  onnx::TypeProto::Tensor *tensor =
-      input->mutable_type()->mutable_tensor_type();
-  tensor->set_elem_type(idsType.getElementTypeBitWidth() == 64
-                            ? onnx::TensorProto::INT64
-                            : onnx::TensorProto::INT32);
-  const char *symbols[] = {"batch", "sequence"};
-  for (int i = 0; i < 2; ++i) {
-    auto *dim = tensor->mutable_shape()->add_dim();
-    if (idsType.isDynamicDim(i))
-      dim->set_dim_param(symbols[i]);
-    else
-      dim->set_dim_value(idsType.getDimSize(i));
-  }
+  if (failed(declareInputs(idsType)))
+    return failure();
   for (Operation &op : func.getBody().front())
     if (failed(translate(&op)))
       return failure();

@@ -53,6 +53,17 @@ enum class WeightRole {
   Experts,
 };
 
+/// Rotary tables: `cos`/`sin` broadcast over keys [B, KV, S, D], and
+/// `groupCos`/`groupSin` over grouped queries [B, KV, G, S, D].
+struct RopeTables {
+  std::string cos, sin, groupCos, groupSin;
+};
+
+/// The interface names of one attention layer's cache (KV-cache form).
+struct CacheNames {
+  std::string pastKey, pastValue, presentKey, presentValue;
+};
+
 inline ArrayRef<int64_t> shapeOf(Value value) {
   return cast<RankedTensorType>(value.getType()).getShape();
 }
@@ -74,10 +85,11 @@ inline int64_t numElements(ArrayRef<int64_t> shape) {
 /// experts, mixtures of adapters).
 class Translator {
 public:
-  Translator(ModuleOp module, func::FuncOp func, OnnxMoeEncoding encoding,
-             GraphBuilder &graph, std::vector<WeightInitializer> &weights)
-      : module(module), func(func), encoding(encoding), g(graph),
-        weights(weights) {
+  Translator(ModuleOp module, func::FuncOp func,
+             const OnnxExportOptions &options, GraphBuilder &graph,
+             std::vector<WeightInitializer> &weights)
+      : module(module), func(func), options(options),
+        encoding(options.encoding), g(graph), weights(weights) {
     if (auto scope = func->getAttrOfType<FlatSymbolRefAttr>(
             MoeDialect::getScopeAttrName()))
       ownScope = scope.getValue().str();
@@ -128,15 +140,23 @@ private:
                                     StringRef hint, WeightRole role);
   LogicalResult checkWeight(Operation *user, Value value);
 
+  //===--- The graph's interface -----------------------------------------===//
+  bool kvCache() const { return options.form == OnnxForm::KvCache; }
+  LogicalResult declareInputs(RankedTensorType idsType);
+  void declareOutputs(const std::string &logits, const std::string &name,
+                      int64_t vocab);
+
   //===--- Shared subgraphs ----------------------------------------------===//
   const std::string &idsShape();
   const std::string &flatIds();
   const std::string &seqLen();
-  const std::string &positions();
+  const std::string &totalLen();
+  const std::string &pastLen();
   const std::string &positionsF32();
+  const std::string &ropeLength();
   std::string tokenShape(ArrayRef<int64_t> trailing, StringRef name);
   std::string rowsShape(const std::string &x, int64_t columns, StringRef name);
-  FailureOr<std::pair<std::string, std::string>> rope(AttentionOp op);
+  FailureOr<RopeTables> rope(AttentionOp op);
   const std::string &causalMask(int64_t window);
 
   //===--- Building blocks ------------------------------------------------===//
@@ -202,6 +222,7 @@ private:
 
   ModuleOp module;
   func::FuncOp func;
+  const OnnxExportOptions &options;
   OnnxMoeEncoding encoding;
   GraphBuilder &g;
   std::vector<WeightInitializer> &weights;
@@ -224,10 +245,20 @@ private:
     int64_t rows, columns;
   };
   std::map<std::string, QuantizedWeight> quantized;
+  /// KV-cache form: the inputs beside the token ids, the cache names of
+  /// each attention layer (in order), the present values of the layers
+  /// translated so far, and the logits output's reserved name.
+  std::string attentionMask, positionIds, logitsName;
+  std::vector<CacheNames> cacheNames;
+  struct Present {
+    std::string key, value;
+    int64_t kvHeads, headDim;
+  };
+  std::vector<Present> presents;
   /// Lazily built subgraphs.
-  std::string idsShapeName, flatIdsName, seqLenName, positionsName,
-      positionsF32Name;
-  std::map<std::string, std::pair<std::string, std::string>> ropeTables;
+  std::string idsShapeName, flatIdsName, seqLenName, totalLenName,
+      pastLenName, positionsF32Name, ropeLengthName;
+  std::map<std::string, RopeTables> ropeTables;
   std::map<int64_t, std::string> masks;
   std::map<std::string, std::string> shapes;
 };

@@ -118,3 +118,19 @@ mlir::moe::refuseReplacingSource(ModuleOp module, StringRef destination,
   }
   return llvm::Error::success();
 }
+
+llvm::Expected<BaseCheckpoint>
+mlir::moe::huggingFaceBaseOf(func::FuncOp func,
+                             const WeightSourceOptions &options) {
+  auto scopeRef =
+      func->getAttrOfType<FlatSymbolRefAttr>(MoeDialect::getScopeAttrName());
+  auto module = func->getParentOfType<ModuleOp>();
+  auto scope = scopeRef && module
+                   ? module.lookupSymbol<ScopeOp>(scopeRef.getAttr())
+                   : ScopeOp();
+  if (!scope || scope.getFormat() != ScopeFormat::huggingface)
+    return makeError("the moe.scope of @" + func.getSymName() +
+                     " must name the Hugging Face checkpoint of its base "
+                     "model");
+  return BaseCheckpoint{scope, scopePath(scope, options)};
+}
