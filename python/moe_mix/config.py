@@ -32,9 +32,10 @@ DATA_GATE_MODES = ("hidden", "hidden_avg", "hidden_last", "cheap_embed")
 MERGEKIT_RANDOM_STD = 1.0
 
 DTYPES = {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}
-OUTPUT_FORMATS = ("hf", "onnx", "mlir", "gpu")
-DEFAULT_OUTPUT_PATHS = {"hf": ".", "onnx": "onnx/model.onnx", "mlir": "mlir",
-                        "gpu": "gpu"}
+OUTPUT_FORMATS = ("hf", "onnx", "onnx-genai", "mlir", "gpu")
+DEFAULT_OUTPUT_PATHS = {"hf": ".", "onnx": "onnx/model.onnx",
+                        "onnx-genai": "onnx-genai", "mlir": "mlir", "gpu": "gpu"}
+ONNX_WEIGHTS = ("f32", "f16", "bf16", "int8", "int4")
 RESERVED_NAMES = ("base", "mix")
 
 
@@ -711,9 +712,15 @@ def _outputs(top, config):
                                         "2GiB or a number of bytes)")
                 options["shard_size"] = str(shard.value)
             known = ("format", "path", "dtype", "shard_size")
-        elif kind == "onnx":
+        elif kind in ("onnx", "onnx-genai"):
             options["moe"] = mapping.string("moe", None, ("fused", "portable"))
-            known = ("format", "path", "moe")
+            options["weights"] = mapping.string("weights", None, ONNX_WEIGHTS)
+            options["block_size"] = mapping.integer("block_size", minimum=16)
+            known = ("format", "path", "moe", "weights", "block_size")
+            if kind == "onnx":
+                options["form"] = mapping.string("form", None,
+                                                 ("prefill", "kv-cache"))
+                known += ("form",)
         elif kind == "gpu":
             options["chip"] = mapping.string("chip")
             options["features"] = mapping.string("features")

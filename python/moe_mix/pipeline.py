@@ -8,6 +8,7 @@ then every output, into the staging directory.
 | mix | `moe-opt --moe-mix-experts` / `--moe-decompose-experts` / `--moe-mix-adapters`, with `--moe-report-params` |
 | hf | `moe-translate --export-hf` |
 | onnx | `moe-translate --export-onnx` |
+| onnx-genai | `moe-translate --export-onnx-genai` |
 | mlir | the mixed module, with the files it reads |
 | gpu | `moe-opt --moe-outline-weights [--moe-lower-to-gpu]`, the PTX of each kernel module |
 """
@@ -25,7 +26,8 @@ _DIRECT_ROUTERS = {"random": "noisy", "uniform_random": "uniform-random",
                    "gateless": "gateless", "noisy": "noisy",
                    "base_init": "base-init", "given": "given"}
 _ROOT_HF = ".moe-mix-hf"
-_VERBS = {"hf": "export", "onnx": "export", "mlir": "write", "gpu": "compile"}
+_VERBS = {"hf": "export", "onnx": "export", "onnx-genai": "export",
+          "mlir": "write", "gpu": "compile"}
 # Our exports' architectures, as mergekit-moe names its output classes.
 _MERGEKIT_ARCHITECTURE_NAMES = {"MixtralForCausalLM": "Mixtral",
                                 "Qwen2MoeForCausalLM": "Qwen MoE"}
@@ -322,7 +324,8 @@ class Pipeline:
     def write_output(self, output):
         if output.path != ".":
             self.current.detail = output.path
-        {"hf": self.export_hf, "onnx": self.export_onnx, "mlir": self.write_mlir,
+        {"hf": self.export_hf, "onnx": self.export_onnx,
+         "onnx-genai": self.export_onnx_genai, "mlir": self.write_mlir,
          "gpu": self.write_gpu}[output.format](output)
 
     def export_hf(self, output):
@@ -363,19 +366,34 @@ class Pipeline:
                 f"{architecture} ({name}); a Mixtral has no shared expert, a Qwen "
                 "MoE has one (see docs/mix-config.md)")
 
+    @staticmethod
+    def _onnx_options(output):
+        flags = {"moe": "--onnx-moe", "form": "--onnx-form",
+                 "weights": "--onnx-weights", "block_size": "--onnx-block-size"}
+        return [f"{flag}={output.options[key]}" for key, flag in flags.items()
+                if output.options.get(key) is not None]
+
     def export_onnx(self, output):
         target = os.path.join(self.stage, output.path)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         command = [self.tools["moe-translate"], "--export-onnx", self.mix, "-o", target,
-                   "--export-func=mix"]
-        if output.options.get("moe"):
-            command.append(f"--onnx-moe={output.options['moe']}")
+                   "--export-func=mix"] + self._onnx_options(output)
         self._run_export(command)
         directory, name = os.path.split(target)
         self.current.detail += ", " + _bytes(sum(
             os.path.getsize(os.path.join(directory, f)) for f in os.listdir(directory)
             if f.startswith(name)))
         self.summaries.append(f"ONNX ({output.path})")
+
+    def export_onnx_genai(self, output):
+        target = os.path.join(self.stage, output.path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        command = [self.tools["moe-translate"], "--export-onnx-genai", self.mix,
+                   "-o", target, "--export-func=mix"] + self._onnx_options(output)
+        self._run_export(command)
+        self.current.detail += ", " + _bytes(sum(
+            os.path.getsize(os.path.join(target, f)) for f in os.listdir(target)))
+        self.summaries.append(f"onnxruntime-genai ({output.path})")
 
     def _relocated_module(self, source):
         with open(source, encoding="utf-8") as f:
