@@ -114,6 +114,12 @@ struct TranslationOptions {
       cl::desc("Input features per quantisation block of --onnx-weights "
                "int8/int4 (a power of two, at least 16)"),
       cl::init(32), cl::cat(exportCategory)};
+  cl::opt<bool> quantizeActivations{
+      "onnx-int8-activations",
+      cl::desc("With --onnx-weights=int8/int4, MatMulNBits multiplies by "
+               "activations quantised to int8 per block (faster on CPUs with "
+               "VNNI, less exact) instead of float32 ones"),
+      cl::cat(exportCategory)};
   cl::opt<std::string> dataFile{
       "onnx-data-file",
       cl::desc("External data file of --export-onnx, a file name in the "
@@ -215,6 +221,7 @@ static OnnxExportOptions onnxExportOptions() {
   exportOptions.form = opts.form;
   exportOptions.weightType = opts.weightType;
   exportOptions.quantBlockSize = opts.quantBlockSize;
+  exportOptions.quantizeActivations = opts.quantizeActivations;
   return exportOptions;
 }
 

@@ -716,7 +716,9 @@ def _outputs(top, config):
             options["moe"] = mapping.string("moe", None, ("fused", "portable"))
             options["weights"] = mapping.string("weights", None, ONNX_WEIGHTS)
             options["block_size"] = mapping.integer("block_size", minimum=16)
-            known = ("format", "path", "moe", "weights", "block_size")
+            options["int8_activations"] = mapping.boolean("int8_activations")
+            known = ("format", "path", "moe", "weights", "block_size",
+                     "int8_activations")
             if kind == "onnx":
                 options["form"] = mapping.string("form", None,
                                                  ("prefill", "kv-cache"))

@@ -370,8 +370,11 @@ class Pipeline:
     def _onnx_options(output):
         flags = {"moe": "--onnx-moe", "form": "--onnx-form",
                  "weights": "--onnx-weights", "block_size": "--onnx-block-size"}
-        return [f"{flag}={output.options[key]}" for key, flag in flags.items()
-                if output.options.get(key) is not None]
+        command = [f"{flag}={output.options[key]}" for key, flag in flags.items()
+                   if output.options.get(key) is not None]
+        if output.options.get("int8_activations"):
+            command.append("--onnx-int8-activations")
+        return command
 
     def export_onnx(self, output):
         target = os.path.join(self.stage, output.path)

@@ -337,14 +337,16 @@ std::string Translator::gemm(StringRef name, const std::string &a,
   if (biasInput)
     inputs.append({"", "", c});
   microsoftDomain = true;
-  // accuracy_level 0: float32 activations (4 would quantise them to int8).
-  std::string out = g.add("MatMulNBits", inputs, name, 1, kMicrosoftDomain)
-                        .attr("K", packed->second.columns)
-                        .attr("N", packed->second.rows)
-                        .attr("bits", quantizedBits(WeightRole::Matrix))
-                        .attr("block_size", options.quantBlockSize)
-                        .attr("accuracy_level", int64_t(0))
-                        .out();
+  // accuracy_level 0: float32 activations; 4: activations quantised to
+  // int8.
+  std::string out =
+      g.add("MatMulNBits", inputs, name, 1, kMicrosoftDomain)
+          .attr("K", packed->second.columns)
+          .attr("N", packed->second.rows)
+          .attr("bits", quantizedBits(WeightRole::Matrix))
+          .attr("block_size", options.quantBlockSize)
+          .attr("accuracy_level", int64_t(options.quantizeActivations ? 4 : 0))
+          .out();
   if (alpha != 1.0f)
     out =
         g.add("Mul", {out, g.f32Scalar(alpha)}, (name + "/alpha").str()).out();
@@ -738,6 +740,12 @@ LogicalResult Translator::run() {
            << "--onnx-block-size=" << blockSize
            << ": quantisation blocks must be a power of two, at least 16 "
               "(16, 32, 64, 128...)";
+  if (options.quantizeActivations &&
+      options.weightType != OnnxWeightType::Int8 &&
+      options.weightType != OnnxWeightType::Int4)
+    return emitError(func.getLoc())
+           << "--onnx-int8-activations applies to the MatMulNBits of "
+              "--onnx-weights=int8 or int4";
   FunctionType type = func.getFunctionType();
   if (failed(bindWeightArguments(type)))
     return failure();
