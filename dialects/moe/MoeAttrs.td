@@ -26,7 +26,8 @@ def Moe_ScopeFormatKind : I32EnumAttr<"ScopeFormat",
     "on-disk format of a checkpoint scope", [
       I32EnumAttrCase<"huggingface", 0>,
       I32EnumAttrCase<"peft", 1>,
-      I32EnumAttrCase<"safetensors", 2>
+      I32EnumAttrCase<"safetensors", 2>,
+      I32EnumAttrCase<"gguf", 3>
     ]> {
   let cppNamespace = "::mlir::moe";
   let description = [{
@@ -34,6 +35,9 @@ def Moe_ScopeFormatKind : I32EnumAttr<"ScopeFormat",
     `model.safetensors` or shards listed by `model.safetensors.index.json`.
     `peft`: a PEFT adapter directory (`adapter_config.json` and
     `adapter_model.safetensors`). `safetensors`: one safetensors file.
+    `gguf`: one GGUF file of llama.cpp, read as transformers reads it:
+    tensors under their transformers names, quantised ones dequantised to
+    f32 when read (see docs/gguf.md).
   }];
 }
 

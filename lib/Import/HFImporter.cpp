@@ -15,6 +15,7 @@
 #include "moe/Support/Errors.h"
 #include "moe/Support/StrictJson.h"
 #include "moe/Weights/Checkpoint.h"
+#include "moe/Weights/GGUFModel.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -223,7 +224,7 @@ readAdapter(const CheckpointRef &ref, const DecoderConfig &base,
   constexpr StringLiteral prefix = "base_model.model.";
   for (const std::string &key : ckpt.names()) {
     StringRef name = key;
-    StringRef file = ckpt.fileOf(key)->path();
+    StringRef file = ckpt.filePathOf(key);
     bool isA = name.ends_with(".lora_A.weight");
     if (!name.starts_with(prefix) || !(isA || name.ends_with(".lora_B.weight")))
       return makeError(file + ": tensor '" + key +
@@ -252,7 +253,7 @@ readAdapter(const CheckpointRef &ref, const DecoderConfig &base,
     LoraTarget &target = entry.second;
     if (target.aKey.empty() || target.bKey.empty())
       return makeError(
-          ckpt.fileOf(target.aKey.empty() ? target.bKey : target.aKey)->path() +
+          ckpt.filePathOf(target.aKey.empty() ? target.bKey : target.aKey) +
           ": '" + module + "' has a lora_" + (target.aKey.empty() ? "B" : "A") +
           " weight but no lora_" + (target.aKey.empty() ? "A" : "B") +
           " weight");
@@ -265,20 +266,20 @@ readAdapter(const CheckpointRef &ref, const DecoderConfig &base,
                            rankOf(*value, "rank_pattern' entry of '" + module));
     if (a->shape.size() != 2 || a->shape[0] != expectedRank ||
         a->shape[1] != shape.in)
-      return makeError(ckpt.fileOf(target.aKey)->path() + ": tensor '" +
+      return makeError(ckpt.filePathOf(target.aKey) + ": tensor '" +
                        target.aKey + "' has shape " + formatShape(a->shape) +
                        " but rank " + Twine(expectedRank) + " over the " +
                        Twine(shape.in) + " inputs of '" + module + "' needs " +
                        formatShape({expectedRank, shape.in}));
     if (b->shape.size() != 2 || b->shape[0] != shape.out ||
         b->shape[1] != expectedRank)
-      return makeError(ckpt.fileOf(target.bKey)->path() + ": tensor '" +
+      return makeError(ckpt.filePathOf(target.bKey) + ": tensor '" +
                        target.bKey + "' has shape " + formatShape(b->shape) +
                        " but '" + module + "' needs " +
                        formatShape({shape.out, expectedRank}));
     for (const TensorInfo *info : {a, b})
       if (!weights::isReadableFloat(info->dtype))
-        return makeError(ckpt.fileOf(info->name)->path() + ": tensor '" +
+        return makeError(ckpt.filePathOf(info->name) + ": tensor '" +
                          info->name + "' has dtype " +
                          weights::dtypeName(info->dtype) +
                          "; weights must be F32, F16, BF16 or F64");
@@ -373,7 +374,7 @@ llvm::Expected<Value> ModelBuilder::param(StringRef paramScope,
     return makeError(ckpt.path() + ": tensor '" + key +
                      "' is missing (expected shape " + formatShape(shape) +
                      ")");
-  StringRef file = ckpt.fileOf(key)->path();
+  StringRef file = ckpt.filePathOf(key);
   if (!weights::isReadableFloat(info->dtype))
     return makeError(file + ": tensor '" + key + "' has dtype " +
                      weights::dtypeName(info->dtype) +
@@ -630,6 +631,20 @@ static std::string configPathOf(StringRef dir) {
   return path.str().str();
 }
 
+static bool isGGUF(StringRef path) { return path.ends_with(".gguf"); }
+
+/// The config of a model directory (its config.json) or of a GGUF file (the
+/// config.json its metadata stands for), validated alike.
+static llvm::Expected<DecoderConfig> readModelConfig(StringRef path) {
+  if (!isGGUF(path))
+    return readDecoderConfig(configPathOf(path));
+  std::unique_ptr<weights::GGUFFile> file;
+  MOE_ASSIGN_OR_RETURN(file, weights::GGUFFile::open(path));
+  llvm::json::Object config;
+  MOE_ASSIGN_OR_RETURN(config, weights::ggufHuggingFaceConfig(*file));
+  return parseDecoderConfig(std::move(config), path);
+}
+
 /// Imports everything, returning the first error.
 static llvm::Error importAll(ModuleOp module, const ImportRequest &request) {
   llvm::StringSet<> names;
@@ -645,8 +660,7 @@ static llvm::Error importAll(ModuleOp module, const ImportRequest &request) {
 
   MOE_RETURN_IF_ERROR(claimName(request.base));
   DecoderConfig base;
-  MOE_ASSIGN_OR_RETURN(base,
-                       readDecoderConfig(configPathOf(request.base.path)));
+  MOE_ASSIGN_OR_RETURN(base, readModelConfig(request.base.path));
   std::unique_ptr<Checkpoint> baseCheckpoint;
   MOE_ASSIGN_OR_RETURN(baseCheckpoint, Checkpoint::open(request.base.path));
 
@@ -659,8 +673,7 @@ static llvm::Error importAll(ModuleOp module, const ImportRequest &request) {
   for (const CheckpointRef &ref : request.experts) {
     MOE_RETURN_IF_ERROR(claimName(ref));
     Expert expert{&ref, {}, nullptr};
-    MOE_ASSIGN_OR_RETURN(expert.config,
-                         readDecoderConfig(configPathOf(ref.path)));
+    MOE_ASSIGN_OR_RETURN(expert.config, readModelConfig(ref.path));
     auto incompatible = [&](const Twine &why) {
       return makeError("expert '" + ref.name + "' (" + ref.path +
                        ") cannot be mixed with base '" + request.base.name +
@@ -697,6 +710,8 @@ static llvm::Error importAll(ModuleOp module, const ImportRequest &request) {
   auto declareScope = [&](const CheckpointRef &ref, ScopeFormat format) {
     SmallString<256> path(ref.path);
     llvm::sys::fs::make_absolute(path);
+    if (format == ScopeFormat::huggingface && isGGUF(ref.path))
+      format = ScopeFormat::gguf;
     ScopeOp::create(builder, NameLoc::get(builder.getStringAttr(ref.path)),
                     scopeName(ref.name), path, format);
   };

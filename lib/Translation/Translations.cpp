@@ -42,8 +42,8 @@ struct TranslationOptions {
       cl::init("base"), cl::cat(importCategory)};
   cl::list<std::string> experts{
       "expert",
-      cl::desc("A fine-tuned model to import beside the base: a directory, "
-               "or name=directory (repeatable)"),
+      cl::desc("A fine-tuned model to import beside the base: a directory "
+               "or a .gguf file, or name=path (repeatable)"),
       cl::value_desc("[name=]dir"), cl::cat(importCategory)};
   cl::list<std::string> adapters{
       "adapter",
@@ -148,13 +148,16 @@ void mlir::moe::setOutputPath(StringRef path) {
   options().outputPath = path.str();
 }
 
-/// "name=path", or a bare path named after its last component.
+/// "name=path", or a bare path named after its last component (less a
+/// `.gguf` extension).
 static CheckpointRef parseCheckpointRef(StringRef spec) {
   auto [name, path] = spec.split('=');
   if (!path.empty())
     return {name.str(), path.str()};
   StringRef directory = spec.rtrim("/");
-  return {llvm::sys::path::filename(directory).str(), spec.str()};
+  StringRef last = llvm::sys::path::filename(directory);
+  last.consume_back(".gguf");
+  return {last.str(), spec.str()};
 }
 
 static void registerDialects(DialectRegistry &registry) {
@@ -163,33 +166,51 @@ static void registerDialects(DialectRegistry &registry) {
       .insert<func::FuncDialect, arith::ArithDialect, tensor::TensorDialect>();
 }
 
-static OwningOpRef<Operation *> importHF(llvm::SourceMgr &sourceMgr,
-                                         MLIRContext *context) {
-  // The input is the base model's directory or its config.json.
+/// Imports the base model the input names: a GGUF file, or (unless
+/// `ggufOnly`) a directory or its config.json.
+static OwningOpRef<Operation *>
+importModel(llvm::SourceMgr &sourceMgr, MLIRContext *context, bool ggufOnly) {
   StringRef input = sourceMgr.getMemoryBuffer(sourceMgr.getMainFileID())
                         ->getBufferIdentifier();
-  std::string baseDir = llvm::sys::fs::is_directory(input)
-                            ? input.str()
-                            : llvm::sys::path::parent_path(input).str();
-  if (baseDir.empty())
-    baseDir = ".";
-  SmallString<256> configPath(baseDir);
-  llvm::sys::path::append(configPath, "config.json");
+  bool gguf = input.ends_with(".gguf");
+  std::string basePath = gguf || llvm::sys::fs::is_directory(input)
+                             ? input.str()
+                             : llvm::sys::path::parent_path(input).str();
+  if (basePath.empty())
+    basePath = ".";
+  SmallString<256> configPath(basePath);
+  if (!gguf)
+    llvm::sys::path::append(configPath, "config.json");
   context->loadDialect<MoeDialect, func::FuncDialect, arith::ArithDialect,
                        tensor::TensorDialect>();
+  Location location =
+      FileLineColLoc::get(context, configPath, /*line=*/0, /*column=*/0);
+  if (ggufOnly && !gguf) {
+    emitError(location) << "--import-gguf reads a .gguf file, not " << input;
+    return nullptr;
+  }
   TranslationOptions &opts = options();
   ImportRequest request;
-  request.base = {opts.baseName, baseDir};
+  request.base = {opts.baseName, basePath};
   for (const std::string &spec : opts.experts)
     request.experts.push_back(parseCheckpointRef(spec));
   for (const std::string &spec : opts.adapters)
     request.adapters.push_back(parseCheckpointRef(spec));
 
-  OwningOpRef<ModuleOp> module(ModuleOp::create(
-      FileLineColLoc::get(context, configPath, /*line=*/0, /*column=*/0)));
+  OwningOpRef<ModuleOp> module(ModuleOp::create(location));
   if (failed(importHuggingFace(*module, request)))
     return nullptr;
   return OwningOpRef<Operation *>(module.release());
+}
+
+static OwningOpRef<Operation *> importHF(llvm::SourceMgr &sourceMgr,
+                                         MLIRContext *context) {
+  return importModel(sourceMgr, context, /*ggufOnly=*/false);
+}
+
+static OwningOpRef<Operation *> importGGUF(llvm::SourceMgr &sourceMgr,
+                                           MLIRContext *context) {
+  return importModel(sourceMgr, context, /*ggufOnly=*/true);
 }
 
 static LogicalResult exportHF(ModuleOp module, llvm::raw_ostream &summary) {
@@ -247,6 +268,11 @@ void mlir::moe::registerMoeTranslations() {
       "Import a Hugging Face decoder (directory or its config.json), with "
       "--expert and --adapter checkpoints beside it",
       importHF, registerDialects);
+  static TranslateToMLIRRegistration importGGUFRegistration(
+      "import-gguf",
+      "Import a llama.cpp GGUF decoder (Llama family; quantised weights are "
+      "dequantised when read), with --expert checkpoints beside it",
+      importGGUF, registerDialects);
   static TranslateFromMLIRRegistration exportHFRegistration(
       "export-hf",
       "Export a mixed model function as a Hugging Face MoE checkpoint "

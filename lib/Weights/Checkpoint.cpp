@@ -12,6 +12,7 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/Path.h"
 
+#include <cmath>
 #include <set>
 
 using namespace mlir::moe;
@@ -132,6 +133,11 @@ Expected<std::unique_ptr<Checkpoint>> Checkpoint::open(StringRef path,
   CheckpointContents contents{checkpoint->files, checkpoint->tensors};
 
   if (status.type() != llvm::sys::fs::file_type::directory_file) {
+    if (path.ends_with(".gguf")) {
+      if (Error error = checkpoint->openGGUF())
+        return std::move(error);
+      return std::move(checkpoint);
+    }
     if (Error error = addSingleFile(contents, path))
       return std::move(error);
     return std::move(checkpoint);
@@ -154,16 +160,34 @@ Expected<std::unique_ptr<Checkpoint>> Checkpoint::open(StringRef path,
                    stem + ".safetensors in this directory");
 }
 
+Error Checkpoint::openGGUF() {
+  MOE_ASSIGN_OR_RETURN(gguf, GGUFFile::open(rootPath));
+  std::vector<GGUFModelTensor> mapped;
+  MOE_ASSIGN_OR_RETURN(mapped, mapGGUFModelTensors(*gguf));
+  for (GGUFModelTensor &tensor : mapped) {
+    TensorInfo info{tensor.name, DType::F32, tensor.shape};
+    std::string name = tensor.name;
+    if (!ggufTensors.try_emplace(name, GGUFEntry{std::move(tensor), info})
+             .second)
+      return makeError(rootPath + ": two tensors read as " + quoted(name));
+  }
+  return Error::success();
+}
+
 std::vector<std::string> Checkpoint::names() const {
   std::vector<std::string> result;
-  result.reserve(tensors.size());
+  result.reserve(tensors.size() + ggufTensors.size());
   for (const auto &entry : tensors)
+    result.push_back(entry.getKey().str());
+  for (const auto &entry : ggufTensors)
     result.push_back(entry.getKey().str());
   llvm::sort(result);
   return result;
 }
 
 const TensorInfo *Checkpoint::find(StringRef name) const {
+  if (auto it = ggufTensors.find(name); it != ggufTensors.end())
+    return &it->second.info;
   auto it = tensors.find(name);
   return it == tensors.end() ? nullptr : it->second.second;
 }
@@ -173,10 +197,16 @@ SafeTensorsFile *Checkpoint::fileOf(StringRef name) const {
   return it == tensors.end() ? nullptr : it->second.first;
 }
 
+StringRef Checkpoint::filePathOf(StringRef name) const {
+  if (gguf)
+    return gguf->path();
+  return fileOf(name)->path();
+}
+
 Expected<std::vector<uint8_t>> Checkpoint::readBytes(StringRef name) const {
   auto it = tensors.find(name);
   if (it == tensors.end())
-    return makeError(rootPath + ": no tensor " + quoted(name));
+    return makeError(rootPath + ": no safetensors tensor " + quoted(name));
   return it->second.first->readBytes(*it->second.second);
 }
 
@@ -212,8 +242,34 @@ Checkpoint::locateFloats(StringRef name, uint64_t first, uint64_t count) const {
   return it->second;
 }
 
+Error Checkpoint::readGGUF(const GGUFEntry &entry, uint64_t first,
+                           llvm::MutableArrayRef<float> dest) const {
+  const GGUFModelTensor &mapped = entry.mapped;
+  uint64_t elements = entry.info.numElements();
+  if (first > elements || dest.size() > elements - first)
+    return makeError(rootPath + ": tensor " + quoted(mapped.name) + " has " +
+                     Twine(elements) + " elements; cannot read " +
+                     Twine(dest.size()) + " from element " + Twine(first));
+  if (!mapped.ropeHeads)
+    return gguf->readF32(*mapped.tensor, first, dest);
+  // Rows of the query and key projections are read from where the
+  // converter moved them, one (part of a) row at a time.
+  uint64_t columns = uint64_t(mapped.shape[1]);
+  for (uint64_t done = 0; done < dest.size();) {
+    uint64_t row = (first + done) / columns, column = (first + done) % columns;
+    uint64_t count = std::min(columns - column, dest.size() - done);
+    MOE_RETURN_IF_ERROR(gguf->readF32(*mapped.tensor,
+                                      mapped.storedRow(row) * columns + column,
+                                      dest.slice(done, count)));
+    done += count;
+  }
+  return Error::success();
+}
+
 Error Checkpoint::readF32(StringRef name, uint64_t first,
                           llvm::MutableArrayRef<float> dest) const {
+  if (auto it = ggufTensors.find(name); it != ggufTensors.end())
+    return readGGUF(it->second, first, dest);
   Located located;
   MOE_ASSIGN_OR_RETURN(located, locateFloats(name, first, dest.size()));
   auto [file, info] = located;
@@ -241,6 +297,20 @@ Error Checkpoint::readF32(StringRef name, uint64_t first,
 Expected<std::optional<uint64_t>>
 Checkpoint::findNonFinite(StringRef name, uint64_t first,
                           uint64_t count) const {
+  if (auto it = ggufTensors.find(name); it != ggufTensors.end()) {
+    // Dequantised values are what is read: check those, in bounded chunks.
+    std::vector<float> values(std::min<uint64_t>(count, kReadChunkBytes / 4));
+    for (uint64_t done = 0; done < count;) {
+      uint64_t chunk = std::min<uint64_t>(count - done, values.size());
+      llvm::MutableArrayRef<float> part(values.data(), chunk);
+      MOE_RETURN_IF_ERROR(readGGUF(it->second, first + done, part));
+      for (auto [i, value] : llvm::enumerate(part))
+        if (!std::isfinite(value))
+          return first + done + i;
+      done += chunk;
+    }
+    return std::nullopt;
+  }
   Located located;
   MOE_ASSIGN_OR_RETURN(located, locateFloats(name, first, count));
   auto [file, info] = located;

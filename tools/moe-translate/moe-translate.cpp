@@ -44,11 +44,13 @@ static llvm::StringRef flagOf(TranslationOption &option) {
   return "";
 }
 
-/// The input: a file (or stdin), or a directory, which stands for itself (the
-/// importer reads the model directory; the buffer only carries its name).
+/// The input: a file (or stdin), or a directory or GGUF file, which stands
+/// for itself (the importer reads the model; the buffer only carries its
+/// name).
 static std::unique_ptr<llvm::MemoryBuffer> openInput(llvm::StringRef path,
                                                      std::string &error) {
-  if (path != "-" && llvm::sys::fs::is_directory(path))
+  if (path != "-" &&
+      (llvm::sys::fs::is_directory(path) || path.ends_with(".gguf")))
     return llvm::MemoryBuffer::getMemBufferCopy("", path);
   return openInputFile(path, &error);
 }

@@ -11,7 +11,8 @@
 namespace mlir::moe {
 
 /// A checkpoint to import: the scope and function name it gets, and its
-/// directory.
+/// directory (for a base or an expert, also a `.gguf` file: its metadata
+/// stands for config.json, its tensors are read as transformers reads them).
 struct CheckpointRef {
   std::string name;
   std::string path;

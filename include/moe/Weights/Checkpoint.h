@@ -3,6 +3,7 @@
 #ifndef MOE_WEIGHTS_CHECKPOINT_H
 #define MOE_WEIGHTS_CHECKPOINT_H
 
+#include "moe/Weights/GGUFModel.h"
 #include "moe/Weights/SafeTensors.h"
 
 #include "llvm/ADT/StringMap.h"
@@ -13,12 +14,15 @@ namespace mlir::moe::weights {
 /// `model.safetensors` (or `adapter_model.safetensors`), or a sharded
 /// directory with `model.safetensors.index.json`. Opening reads every
 /// header and validates the index (every shard it names exists and holds the
-/// tensors the index assigns to it; no tensor in two shards).
+/// tensors the index assigns to it; no tensor in two shards). A `.gguf` file
+/// is read as the checkpoint transformers makes of it (GGUFModel.h): its
+/// tensors under their transformers names and shapes, dequantised to floats
+/// when read (their TensorInfo says F32, the dtype they read as).
 class Checkpoint {
 public:
-  /// `path` is a .safetensors file or a directory; in a directory the index
-  /// file wins over a single file. `stem` names the files looked for
-  /// ("model" or "adapter_model").
+  /// `path` is a .safetensors or .gguf file or a directory; in a directory
+  /// the index file wins over a single file. `stem` names the files looked
+  /// for ("model" or "adapter_model").
   static llvm::Expected<std::unique_ptr<Checkpoint>>
   open(llvm::StringRef path, llvm::StringRef stem = "model");
 
@@ -27,9 +31,13 @@ public:
   std::vector<std::string> names() const;
   /// The entry of `name` and the file holding it; null if absent.
   const TensorInfo *find(llvm::StringRef name) const;
+  /// The safetensors file of `name`; null if absent or stored in a GGUF file
+  /// (whose bytes are no safetensors tensor's).
   SafeTensorsFile *fileOf(llvm::StringRef name) const;
+  /// The path of the file holding `name` (which must be present).
+  llvm::StringRef filePathOf(llvm::StringRef name) const;
 
-  /// The raw bytes of tensor `name`.
+  /// The raw bytes of safetensors tensor `name`.
   llvm::Expected<std::vector<uint8_t>> readBytes(llvm::StringRef name) const;
   /// Tensor `name` as floats (converted from F64/F16/BF16); an error names
   /// the tensor when its dtype is not a readable float.
@@ -53,9 +61,20 @@ private:
   llvm::Expected<Located> locateFloats(llvm::StringRef name, uint64_t first,
                                        uint64_t count) const;
 
+  /// A tensor of a GGUF file and what it reads as.
+  struct GGUFEntry {
+    GGUFModelTensor mapped;
+    TensorInfo info;
+  };
+  llvm::Error openGGUF();
+  llvm::Error readGGUF(const GGUFEntry &entry, uint64_t first,
+                       llvm::MutableArrayRef<float> dest) const;
+
   std::string rootPath;
   std::vector<std::unique_ptr<SafeTensorsFile>> files;
   llvm::StringMap<Located> tensors;
+  std::unique_ptr<GGUFFile> gguf;
+  llvm::StringMap<GGUFEntry> ggufTensors;
 };
 
 } // namespace mlir::moe::weights

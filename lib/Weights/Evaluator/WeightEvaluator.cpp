@@ -66,7 +66,7 @@ llvm::Expected<StoredParam> WeightEvaluator::locate(ParamOp param) {
   if (!info)
     return makeError("scope '" + param.getScope() + "' (" + ckpt->path() +
                      "): no tensor '" + key + "'");
-  StringRef file = ckpt->fileOf(key)->path();
+  StringRef file = ckpt->filePathOf(key);
   if (!weights::isReadableFloat(info->dtype))
     return makeError(file + ": tensor '" + key + "' has dtype " +
                      weights::dtypeName(info->dtype) +
@@ -208,6 +208,9 @@ WeightEvaluator::storedRange(Value value, uint64_t offset, uint64_t count) {
   MOE_ASSIGN_OR_RETURN(stored, locate(param));
   const weights::SafeTensorsFile *file =
       stored.checkpoint->fileOf(param.getKey());
+  // GGUF tensors are dequantised when read: no bytes to copy.
+  if (!file)
+    return std::nullopt;
   return StoredRange{stored.file.str(),
                      file->dataOffset() + stored.info->begin +
                          piece.offset * weights::dtypeSize(stored.info->dtype),
