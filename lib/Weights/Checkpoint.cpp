@@ -206,7 +206,12 @@ StringRef Checkpoint::filePathOf(StringRef name) const {
 Expected<std::vector<uint8_t>> Checkpoint::readBytes(StringRef name) const {
   auto it = tensors.find(name);
   if (it == tensors.end())
-    return makeError(rootPath + ": no safetensors tensor " + quoted(name));
+    return makeError(rootPath + ": " +
+                     (ggufTensors.count(name)
+                          ? "tensor " + quoted(name) +
+                                " is read from GGUF blocks; it has no "
+                                "safetensors bytes"
+                          : "no tensor " + quoted(name)));
   return it->second.first->readBytes(*it->second.second);
 }
 
