@@ -6,7 +6,8 @@ Optimum documents for architectures it does not support natively.
 optimum-onnx 0.1.0 has no ONNX config for `mixtral`: `optimum-cli export
 onnx --task text-generation-with-past` refuses it ("Trying to export a
 mixtral model, that is a custom or unsupported architecture, ..."). Its
-documented way out is `main_export(custom_onnx_configs=...)`. This script
+documented way out is `custom_onnx_configs` (of `main_export` and of
+`onnx_export_from_model`, used here on a model loaded first). This script
 passes the config Optimum itself registers for `qwen3_moe`, the closest
 supported MoE decoder: `LlamaOnnxConfig` (input_ids, attention_mask,
 position_ids, past_key_values.N.key/value in; logits, present.N.key/value
@@ -15,17 +16,20 @@ block's forward by a loop over all experts. Without it the trace bakes in
 the experts that the dummy inputs happened to hit (transformers' forward
 loops over `expert_hit`, a data-dependent list). The patched forward is
 Optimum's `qwen3_moe_forward_patched` with `norm_topk_prob` always on,
-which is Mixtral's routing (softmax, top-k, renormalised).
+which is Mixtral's routing (softmax, top-k, renormalised). The model is
+loaded with the checkpoint's rope_theta (see main).
 """
 
+import json
+import os
 import sys
 
 import torch
-from optimum.exporters.onnx import main_export
+from optimum.exporters.onnx import onnx_export_from_model
 from optimum.exporters.onnx.model_configs import LlamaOnnxConfig
 from optimum.exporters.onnx.model_patcher import ModelPatcher
 from optimum.utils import NormalizedTextConfigWithGQA
-from transformers import AutoConfig
+from transformers import MixtralForCausalLM
 from transformers.models.mixtral.modeling_mixtral import MixtralSparseMoeBlock
 
 
@@ -70,12 +74,19 @@ class MixtralOnnxConfig(LlamaOnnxConfig):
 
 def main():
     hf_dir, out_dir = sys.argv[1:3]
-    config = AutoConfig.from_pretrained(hf_dir)
-    onnx_config = MixtralOnnxConfig(config, task="text-generation", use_past=True,
+    # transformers 5 writes rope_parameters (as our export does when the base
+    # has it); 4.57 ignores that key and would trace Mixtral's default
+    # rope_theta (1e6). Pass the checkpoint's own theta.
+    with open(os.path.join(hf_dir, "config.json")) as f:
+        rope = json.load(f).get("rope_parameters") or {}
+    overrides = {"rope_theta": rope["rope_theta"]} if "rope_theta" in rope else {}
+    model = MixtralForCausalLM.from_pretrained(hf_dir, dtype=torch.float32, **overrides)
+    print(f"rope_theta {model.config.rope_theta}", flush=True)
+    onnx_config = MixtralOnnxConfig(model.config, task="text-generation", use_past=True,
                                     use_past_in_inputs=True)
-    main_export(hf_dir, output=out_dir, task="text-generation-with-past",
-                custom_onnx_configs={"model": onnx_config},
-                do_validation=True, device="cpu")
+    onnx_export_from_model(model, output=out_dir, task="text-generation-with-past",
+                           custom_onnx_configs={"model": onnx_config},
+                           do_validation=True, device="cpu")
 
 
 if __name__ == "__main__":
