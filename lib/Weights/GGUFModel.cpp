@@ -13,6 +13,9 @@
 
 #include "llvm/ADT/StringSwitch.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 using namespace mlir::moe;
 using namespace mlir::moe::weights;
 using llvm::Error;
@@ -91,6 +94,19 @@ static Expected<int64_t> integerKey(const GGUFFile &file, StringRef arch,
   return value->integer;
 }
 
+/// The shortest decimal that rounds to float32 `value`: llama.cpp's
+/// converter stores config.json's decimals (1e-5) as float32s, and reading
+/// them back as such keeps GGUF and safetensors imports of a model alike.
+static double configDecimal(float value) {
+  char text[32];
+  for (int digits = 1; digits < 9; ++digits) {
+    std::snprintf(text, sizeof(text), "%.*g", digits, double(value));
+    if (std::strtof(text, nullptr) == value)
+      return std::strtod(text, nullptr);
+  }
+  return value;
+}
+
 static Expected<double> numberKey(const GGUFFile &file, StringRef arch,
                                   StringRef key,
                                   std::optional<double> fallback = {}) {
@@ -104,6 +120,8 @@ static Expected<double> numberKey(const GGUFFile &file, StringRef arch,
   if (!value->isNumber())
     return makeError(file.path() + ": metadata " + quoted(full) + " is a " +
                      ggufValueTypeName(value->type) + ", not a number");
+  if (value->type == GGUFValue::Float32)
+    return configDecimal(float(value->number));
   return value->number;
 }
 

@@ -312,7 +312,8 @@ TEST(GGUFModel, ConfigFromMetadata) {
   // The token list wins over the embedding's rows; no output.weight: tied.
   EXPECT_EQ(config->getInteger("vocab_size"), 3);
   EXPECT_EQ(config->getBoolean("tie_word_embeddings"), true);
-  EXPECT_EQ(config->getNumber("rms_norm_eps"), double(1e-5f));
+  // Float32 metadata reads as the decimal config.json had.
+  EXPECT_EQ(config->getNumber("rms_norm_eps"), 1e-5);
   EXPECT_EQ(config->getNumber("rope_theta"), 10000.0);
 }
 
