@@ -58,7 +58,10 @@ def record(out):
 def main():
     subprocess.run([os.path.join(ROOT, "bench", "setup-mergekit.sh")], check=True)
     mergekit = os.path.join(ROOT, "bench", ".venv-mergekit", "bin", "mergekit-moe")
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"), HF_HUB_OFFLINE="1")
+    # torch's bfloat16 kernels round differently by vector width: record with
+    # the AVX2 ones, which the tests' bitwise comparisons pin too.
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"), HF_HUB_OFFLINE="1",
+               ATEN_CPU_CAPABILITY="avx2")
     os.makedirs(os.path.join(INPUTS, "mergekit"), exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         for fixture in FIXTURES:
