@@ -6,7 +6,7 @@ generation (issue 15)").
     .venv/bin/python bench/onnx_generation_benchmark.py [WORK] \\
         [--mixes synthetic,smollm2] [--rounds 5] [--repeats 2] \\
         [--prompt 128] [--steps 64] [--threads 2] [--expert-steps 8] \\
-        [--eval-tokens 1024] [--nice N] [--no-timing] [--no-quality]
+        [--eval-tokens 1024] [--nice N] [--in-process] [--no-timing] [--no-quality]
 
 WORK defaults to bench/work/onnx-generation. Everything is built there once
 and reused (delete a file to rebuild it; the ONNX exports are made again
@@ -50,7 +50,11 @@ criterion that stamps each step. --nice N starts the timed processes at
 niceness N (-10 puts them ahead of other engineers' builds on a shared
 machine). Reported: prefill ms, decode tokens/s over the --steps steps
 (median and best), file size, peak RSS, and whether the greedy tokens equal
-transformers'.
+transformers'. --in-process instead loads every ONNX variant into one
+process and alternates them generation by generation (--rounds x
+--repeats generations each): on a shared machine whose load comes and goes
+within minutes, the fairer comparison of speed (no peak RSS then, and
+transformers only generates the reference tokens there).
 
 Quality: the max logit error of every export against the f32 export of the
 same encoding (and f32 against transformers) over the prompt, and, on the
@@ -305,25 +309,30 @@ def run_transformers(model, prompt, steps):
     return stamps.times[0] - start, stamps.times[-1] - stamps.times[0], tokens
 
 
+def generator(kind, model_path, prompt, steps, threads):
+    """Loads a model; returns a function that generates once (prefill
+    seconds, decode seconds, tokens)."""
+    if kind == "transformers":
+        import torch
+        import transformers
+        torch.set_num_threads(threads)
+        transformers.logging.set_verbosity_error()
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            str(model_path), dtype=torch.float32).eval()
+        model.generation_config.eos_token_id = None
+        return lambda: run_transformers(model, prompt, steps)
+    from moe_testing.onnx_generate import _kv_inputs
+    session = ort_session(model_path, threads)
+    layers = _kv_inputs(session, str(model_path))
+    return lambda: run_onnx(session, layers, prompt, steps)
+
+
 def worker(args):
     """One timed process: load, warm up, --repeats generations; JSON out."""
     import numpy as np
     prompt = np.load(args.prompt_file)
     started = time.perf_counter()
-    if args.worker == "transformers":
-        import torch
-        import transformers
-        torch.set_num_threads(args.threads)
-        transformers.logging.set_verbosity_error()
-        model = transformers.AutoModelForCausalLM.from_pretrained(
-            args.model, dtype=torch.float32).eval()
-        model.generation_config.eos_token_id = None
-        generate = lambda: run_transformers(model, prompt, args.steps)
-    else:
-        from moe_testing.onnx_generate import _kv_inputs
-        session = ort_session(args.model, args.threads)
-        layers = _kv_inputs(session, args.model)
-        generate = lambda: run_onnx(session, layers, prompt, args.steps)
+    generate = generator(args.worker, args.model, prompt, args.steps, args.threads)
     loaded = time.perf_counter() - started
     generate()
     runs = [generate() for _ in range(args.repeats)]
@@ -366,13 +375,19 @@ def model_bytes(variant, path):
     return path.stat().st_size + pathlib.Path(str(path) + ".data").stat().st_size
 
 
-def timing(mix, args):
-    import numpy as np
+def timed_variants(mix):
     variants = {f"ours {e} {p}": mix.onnx[(e, p)]
                 for p in TIMED_PRECISIONS for e in ENCODINGS}
     if mix.optimum:
         variants["optimum"] = mix.optimum
     variants["transformers"] = mix.hf
+    return variants
+
+
+def timing(mix, args):
+    """Each variant in processes of its own, --rounds rounds."""
+    import numpy as np
+    variants = timed_variants(mix)
     scratch = mix.work / "timing"
     scratch.mkdir(exist_ok=True)
     prompt_file = scratch / "prompt.npy"
@@ -393,18 +408,61 @@ def timing(mix, args):
                 f"{args.steps / min(last['decode_s']):.1f} tok/s, load "
                 f"{os.getloadavg()[0]:.2f}")
     loads.append(os.getloadavg()[0])
-    reference = samples["transformers"][0]["tokens"]
-    rows = {}
+    return summarise(variants, samples, loads, args)
+
+
+def timing_in_process(mix, args):
+    """--in-process: every variant loaded in this one process, then
+    --rounds x --repeats rounds of one generation each, order rotated: the
+    variants alternate every few seconds, so that a load that comes and
+    goes falls on all alike. No peak RSS (one process holds them all), and
+    no transformers: torch's OpenMP threads spin after each call and would
+    slow the ONNX Runtime run after them; it generates once, untimed, for
+    the reference tokens."""
+    variants = timed_variants(mix)
+    reference = generator("transformers", variants.pop("transformers"), mix.prompt,
+                          args.steps, args.threads)()[2]
+    names = list(variants)
+    generate, samples = {}, {}
     for name in names:
+        started = time.perf_counter()
+        generate[name] = generator("onnx", variants[name], mix.prompt, args.steps,
+                                   args.threads)
+        samples[name] = [{"load_s": time.perf_counter() - started, "prefill_s": [],
+                          "decode_s": [], "tokens": None, "peak_rss_kib": None}]
+        generate[name]()   # warm-up
+    loads = []
+    for round_index in range(args.rounds * args.repeats):
+        shift = round_index % len(names)
+        loads.append(os.getloadavg()[0])
+        for name in names[shift:] + names[:shift]:
+            prefill, decode, tokens = generate[name]()
+            sample = samples[name][0]
+            sample["prefill_s"].append(prefill)
+            sample["decode_s"].append(decode)
+            sample["tokens"] = tokens
+        log(f"{mix.name} in-process round {round_index + 1}/{args.rounds * args.repeats}, "
+            f"load {os.getloadavg()[0]:.2f}")
+    loads.append(os.getloadavg()[0])
+    return summarise(variants, samples, loads, args, reference)
+
+
+def summarise(variants, samples, loads, args, reference=None):
+    """Per variant: size, peak RSS, load time, prefill and decode statistics,
+    tokens against transformers' (`reference`, else its timed run's)."""
+    reference = reference or samples["transformers"][0]["tokens"]
+    rows = {}
+    for name in variants:
         prefill = [s for run in samples[name] for s in run["prefill_s"]]
         decode = [s for run in samples[name] for s in run["decode_s"]]
         tokens = samples[name][0]["tokens"]
         same = next((i for i, (a, b) in enumerate(zip(tokens, reference)) if a != b),
                     len(reference))
+        peaks = [r["peak_rss_kib"] for r in samples[name] if r["peak_rss_kib"]]
         rows[name] = {
             "bytes": model_bytes("transformers" if name == "transformers" else
                                  "optimum" if name == "optimum" else "ours", variants[name]),
-            "peak_rss_mib": statistics.median(r["peak_rss_kib"] for r in samples[name]) / 1024,
+            "peak_rss_mib": statistics.median(peaks) / 1024 if peaks else None,
             "load_s": statistics.median(r["load_s"] for r in samples[name]),
             "prefill_ms": {"median": 1e3 * statistics.median(prefill), "min": 1e3 * min(prefill),
                            "all": [1e3 * s for s in prefill]},
@@ -414,7 +472,7 @@ def timing(mix, args):
             "tokens_equal_transformers": same == len(reference),
             "tokens_equal_prefix": same,
             "tokens": tokens}
-    return {"variants": rows, "load_average": loads, "order": names}
+    return {"variants": rows, "load_average": loads, "order": list(variants)}
 
 
 # --- quality ---------------------------------------------------------------------------
@@ -492,7 +550,8 @@ def table(name, measured, steps):
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for variant, row in rows.items():
         lines.append(
-            f"| {variant} | {row['bytes'] / 1e6:,.0f} | {row['peak_rss_mib']:,.0f} | "
+            f"| {variant} | {row['bytes'] / 1e6:,.0f} | "
+            + (f"{row['peak_rss_mib']:,.0f}" if row["peak_rss_mib"] else "-") + " | "
             f"{row['load_s']:.2f} | {row['prefill_ms']['median']:.1f} | "
             f"{row['prefill_ms']['min']:.1f} | {row['decode_tok_s']['median']:.1f} | "
             f"{row['decode_tok_s']['max']:.1f} | "
@@ -580,6 +639,9 @@ def main():
     parser.add_argument("--nice", type=int, default=0,
                         help="niceness of the timed processes (negative: ahead "
                              "of other work on a shared machine; needs root)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="time every variant in this process, alternating "
+                             "generation by generation (no peak RSS)")
     parser.add_argument("--no-timing", action="store_true")
     parser.add_argument("--no-quality", action="store_true")
     # A timed process (run by the benchmark itself).
@@ -617,12 +679,15 @@ def main():
                 entry["perplexity"] = perplexity(run, mix, args)
         if not args.no_timing:
             log(f"{name}: timing, load average {os.getloadavg()}")
-            entry[f"timing, {args.threads} threads"] = timing(mix, args)
+            if args.in_process:
+                entry[f"timing, {args.threads} threads, in-process"] = timing_in_process(mix, args)
+            else:
+                entry[f"timing, {args.threads} threads"] = timing(mix, args)
         results_path.write_text(json.dumps(results, indent=1) + "\n")
         for key in sorted(k for k in entry if k.startswith("timing, ")):
             measured = entry[key]
             measured["ratios"] = ratios(measured)
-            report += table(f"{name}, {key.split(', ')[1]}", measured, args.steps) + [""]
+            report += table(f"{name}, {key[len('timing, '):]}", measured, args.steps) + [""]
             report += ratio_lines(measured["ratios"]) + [""]
             report += goals(measured, measured["ratios"]) + [""]
         if "logit_errors" in entry:
