@@ -45,3 +45,23 @@ llvm::Expected<std::string> mlir::moe::readRegularFile(llvm::StringRef path,
   }
   return contents;
 }
+
+llvm::Error mlir::moe::readFileRange(llvm::sys::fs::file_t file,
+                                     uint64_t offset,
+                                     llvm::MutableArrayRef<char> dest,
+                                     llvm::StringRef path,
+                                     const llvm::Twine &what) {
+  while (!dest.empty()) {
+    llvm::Expected<size_t> count =
+        llvm::sys::fs::readNativeFileSlice(file, dest, offset);
+    if (!count)
+      return makeError(path + ": cannot read " + what + ": " +
+                       llvm::toString(count.takeError()));
+    if (*count == 0)
+      return makeError(path + ": file ended while reading " + what +
+                       " (changed since opened?)");
+    dest = dest.drop_front(*count);
+    offset += *count;
+  }
+  return llvm::Error::success();
+}

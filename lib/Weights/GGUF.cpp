@@ -10,6 +10,7 @@
 #include "moe/Weights/GGUF.h"
 
 #include "moe/Support/Errors.h"
+#include "moe/Support/RegularFile.h"
 #include "moe/Support/StrictJson.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -147,21 +148,9 @@ private:
   Error fill(const Twine &what) {
     buffer.resize(std::min<uint64_t>(kBufferSize, left()));
     bufferBegin = position;
-    llvm::MutableArrayRef<char> dest(buffer.data(), buffer.size());
-    uint64_t at = position;
-    while (!dest.empty()) {
-      Expected<size_t> count =
-          llvm::sys::fs::readNativeFileSlice(handle, dest, at);
-      if (!count)
-        return makeError(path + ": cannot read " + what + ": " +
-                         llvm::toString(count.takeError()));
-      if (*count == 0)
-        return makeError(path + ": file ended while reading " + what +
-                         " (changed since opened?)");
-      dest = dest.drop_front(*count);
-      at += *count;
-    }
-    return Error::success();
+    return readFileRange(
+        handle, position,
+        llvm::MutableArrayRef<char>(buffer.data(), buffer.size()), path, what);
   }
 
   static constexpr uint64_t kBufferSize = 1 << 16;
@@ -431,23 +420,10 @@ Error GGUFFile::readBytes(const GGUFTensorInfo &tensor, uint64_t byteOffset,
     return makeError(filePath + ": tensor " + quoted(tensor.name) + " has " +
                      Twine(tensor.bytes) + " bytes; cannot read " +
                      Twine(dest.size()) + " from byte " + Twine(byteOffset));
-  uint64_t offset = dataStart + tensor.offset + byteOffset;
-  while (!dest.empty()) {
-    llvm::MutableArrayRef<char> chars(reinterpret_cast<char *>(dest.data()),
-                                      dest.size());
-    Expected<size_t> count =
-        llvm::sys::fs::readNativeFileSlice(handle, chars, offset);
-    if (!count)
-      return makeError(filePath + ": cannot read tensor " +
-                       quoted(tensor.name) + ": " +
-                       llvm::toString(count.takeError()));
-    if (*count == 0)
-      return makeError(filePath + ": file ended inside tensor " +
-                       quoted(tensor.name) + " (changed since opened?)");
-    dest = dest.drop_front(*count);
-    offset += *count;
-  }
-  return Error::success();
+  llvm::MutableArrayRef<char> chars(reinterpret_cast<char *>(dest.data()),
+                                    dest.size());
+  return readFileRange(handle, dataStart + tensor.offset + byteOffset, chars,
+                       filePath, "tensor " + quoted(tensor.name));
 }
 
 /// Elements decoded per step: bounds the buffers of a read.

@@ -9,6 +9,7 @@
 #include "moe/Weights/SafeTensors.h"
 
 #include "moe/Support/Errors.h"
+#include "moe/Support/RegularFile.h"
 #include "moe/Support/StagedOutput.h"
 #include "moe/Support/StrictJson.h"
 
@@ -291,25 +292,6 @@ private:
 };
 } // namespace
 
-/// Reads exactly `dest.size()` bytes at `offset` (pread, retried on short
-/// reads).
-static Error readExactly(llvm::sys::fs::file_t file,
-                         llvm::MutableArrayRef<char> dest, uint64_t offset,
-                         StringRef path) {
-  while (!dest.empty()) {
-    Expected<size_t> count =
-        llvm::sys::fs::readNativeFileSlice(file, dest, offset);
-    if (!count)
-      return makeError(path +
-                       ": cannot read: " + llvm::toString(count.takeError()));
-    if (*count == 0)
-      return makeError(path + ": file ended while reading the header");
-    dest = dest.drop_front(*count);
-    offset += *count;
-  }
-  return Error::success();
-}
-
 /// Opens a regular file for reading; FIFOs and devices are refused before
 /// they are opened (opening a FIFO would block).
 static Expected<std::pair<ScopedFile, uint64_t>>
@@ -345,7 +327,7 @@ SafeTensorsFile::open(StringRef path) {
     return makeError(path + ": file of " + Twine(fileSize) +
                      " bytes is too short for the 8-byte header length");
   char lengthBytes[8];
-  if (Error error = readExactly(file, lengthBytes, 0, path))
+  if (Error error = readFileRange(file, 0, lengthBytes, path, "the header"))
     return std::move(error);
   uint64_t headerSize =
       llvm::support::endian::read64le(static_cast<const void *>(lengthBytes));
@@ -359,7 +341,7 @@ SafeTensorsFile::open(StringRef path) {
                      " bytes)");
 
   std::string json(headerSize, '\0');
-  if (Error error = readExactly(file, json, 8, path))
+  if (Error error = readFileRange(file, 8, json, path, "the header"))
     return std::move(error);
   Expected<SafeTensorsHeader> header =
       parseSafeTensorsHeader(json, fileSize - 8 - headerSize, path);
@@ -400,23 +382,10 @@ Error SafeTensorsFile::read(const TensorInfo &tensor, uint64_t byteOffset,
     return makeError(filePath + ": tensor " + quoted(tensor.name) + " has " +
                      Twine(tensor.numBytes()) + " bytes; cannot read " +
                      Twine(dest.size()) + " from byte " + Twine(byteOffset));
-  uint64_t offset = dataOffset() + tensor.begin + byteOffset;
-  while (!dest.empty()) {
-    llvm::MutableArrayRef<char> chars(reinterpret_cast<char *>(dest.data()),
-                                      dest.size());
-    Expected<size_t> count =
-        llvm::sys::fs::readNativeFileSlice(handle, chars, offset);
-    if (!count)
-      return makeError(filePath + ": cannot read tensor " +
-                       quoted(tensor.name) + ": " +
-                       llvm::toString(count.takeError()));
-    if (*count == 0)
-      return makeError(filePath + ": file ended inside tensor " +
-                       quoted(tensor.name) + " (changed since opened?)");
-    dest = dest.drop_front(*count);
-    offset += *count;
-  }
-  return Error::success();
+  llvm::MutableArrayRef<char> chars(reinterpret_cast<char *>(dest.data()),
+                                    dest.size());
+  return readFileRange(handle, dataOffset() + tensor.begin + byteOffset, chars,
+                       filePath, "tensor " + quoted(tensor.name));
 }
 
 //===----------------------------------------------------------------------===//

@@ -693,7 +693,7 @@ TEST(SafeTensorsFileTest, ReadsCheckTheFileStillHoldsTheTensor) {
   // Shrunk behind the reader's back before the first access.
   ASSERT_EQ(::truncate(path.c_str(), 8 + (*file)->header().headerSize + 4), 0);
   EXPECT_CONTAINS(errorText((*file)->readBytes((*file)->tensors()[0])),
-                  "file ended inside tensor 'a' (changed since opened?)");
+                  "file ended while reading tensor 'a' (changed since opened?)");
   // A TensorInfo that does not belong to the file is refused as well.
   TensorInfo stranger;
   stranger.name = "x";

@@ -10,8 +10,11 @@
 #ifndef MOE_SUPPORT_REGULARFILE_H
 #define MOE_SUPPORT_REGULARFILE_H
 
+#include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringRef.h"
+#include "llvm/ADT/Twine.h"
 #include "llvm/Support/Error.h"
+#include "llvm/Support/FileSystem.h"
 
 #include <cstdint>
 #include <string>
@@ -24,6 +27,13 @@ namespace mlir::moe {
 /// too. Errors start with `path`.
 llvm::Expected<std::string> readRegularFile(llvm::StringRef path,
                                             uint64_t maxBytes);
+
+/// Reads exactly `dest.size()` bytes of the open file `file` (at `path`)
+/// from `offset`: positioned reads, retried on short ones. Errors start
+/// with `path` and say what was being read (`what`).
+llvm::Error readFileRange(llvm::sys::fs::file_t file, uint64_t offset,
+                          llvm::MutableArrayRef<char> dest,
+                          llvm::StringRef path, const llvm::Twine &what);
 
 } // namespace mlir::moe
 

@@ -256,8 +256,8 @@ private:
   };
   std::vector<Present> presents;
   /// Lazily built subgraphs.
-  std::string idsShapeName, flatIdsName, seqLenName, totalLenName,
-      pastLenName, positionsF32Name, ropeLengthName;
+  std::string idsShapeName, flatIdsName, seqLenName, totalLenName, pastLenName,
+      positionsF32Name, ropeLengthName;
   std::map<std::string, RopeTables> ropeTables;
   std::map<int64_t, std::string> masks;
   std::map<std::string, std::string> shapes;
