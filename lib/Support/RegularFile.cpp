@@ -65,3 +65,24 @@ llvm::Error mlir::moe::readFileRange(llvm::sys::fs::file_t file,
   }
   return llvm::Error::success();
 }
+
+llvm::Expected<std::pair<mlir::moe::ScopedFile, uint64_t>>
+mlir::moe::openRegularFile(const llvm::Twine &path) {
+  std::string name = path.str();
+  llvm::sys::fs::file_status status;
+  if (std::error_code ec = llvm::sys::fs::status(name, status))
+    return makeError(name + ": " + ec.message());
+  if (status.type() != llvm::sys::fs::file_type::regular_file)
+    return makeError(name + ": not a regular file");
+  llvm::Expected<llvm::sys::fs::file_t> file =
+      llvm::sys::fs::openNativeFileForRead(name);
+  if (!file)
+    return makeError(name + ": " + llvm::toString(file.takeError()));
+  ScopedFile scoped(*file);
+  // The size of what was opened, not of what the name pointed to before.
+  if (std::error_code ec = llvm::sys::fs::status(scoped.get(), status))
+    return makeError(name + ": " + ec.message());
+  if (status.type() != llvm::sys::fs::file_type::regular_file)
+    return makeError(name + ": not a regular file");
+  return std::make_pair(std::move(scoped), status.getSize());
+}

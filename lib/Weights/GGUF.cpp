@@ -384,21 +384,12 @@ Error GGUFFile::parseHeader(uint64_t fileSize) {
 }
 
 Expected<std::unique_ptr<GGUFFile>> GGUFFile::open(StringRef path) {
-  llvm::sys::fs::file_status status;
-  if (std::error_code ec = llvm::sys::fs::status(path, status))
-    return makeError(path + ": " + ec.message());
-  // Refused before opening: opening a FIFO would block.
-  if (status.type() != llvm::sys::fs::file_type::regular_file)
-    return makeError(path + ": not a regular file");
-  Expected<llvm::sys::fs::file_t> handle =
-      llvm::sys::fs::openNativeFileForRead(path);
-  if (!handle)
-    return makeError(path + ": " + llvm::toString(handle.takeError()));
-  std::unique_ptr<GGUFFile> file(new GGUFFile(path.str(), *handle));
-  // The size of what was opened, not of what the name pointed to before.
-  if (std::error_code ec = llvm::sys::fs::status(*handle, status))
-    return makeError(path + ": " + ec.message());
-  MOE_RETURN_IF_ERROR(file->parseHeader(status.getSize()));
+  auto opened = openRegularFile(path);
+  if (!opened)
+    return opened.takeError();
+  std::unique_ptr<GGUFFile> file(
+      new GGUFFile(path.str(), opened->first.release()));
+  MOE_RETURN_IF_ERROR(file->parseHeader(opened->second));
   return std::move(file);
 }
 

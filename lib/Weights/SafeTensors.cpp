@@ -267,54 +267,6 @@ mlir::moe::weights::parseSafeTensorsHeader(StringRef json, uint64_t dataSize,
 // Reading files
 //===----------------------------------------------------------------------===//
 
-namespace {
-/// Closes a native file handle when it goes out of scope.
-class ScopedFile {
-public:
-  explicit ScopedFile(llvm::sys::fs::file_t handle) : handle(handle) {}
-  ScopedFile(ScopedFile &&other)
-      : handle(std::exchange(other.handle, llvm::sys::fs::kInvalidFile)) {}
-  ScopedFile(const ScopedFile &) = delete;
-  ScopedFile &operator=(const ScopedFile &) = delete;
-  ScopedFile &operator=(ScopedFile &&) = delete;
-  /// Hands the handle over to the caller, who closes it.
-  llvm::sys::fs::file_t release() {
-    return std::exchange(handle, llvm::sys::fs::kInvalidFile);
-  }
-  ~ScopedFile() {
-    if (handle != llvm::sys::fs::kInvalidFile)
-      llvm::sys::fs::closeFile(handle);
-  }
-  llvm::sys::fs::file_t get() const { return handle; }
-
-private:
-  llvm::sys::fs::file_t handle;
-};
-} // namespace
-
-/// Opens a regular file for reading; FIFOs and devices are refused before
-/// they are opened (opening a FIFO would block).
-static Expected<std::pair<ScopedFile, uint64_t>>
-openRegularFile(const Twine &path) {
-  std::string name = path.str();
-  llvm::sys::fs::file_status status;
-  if (std::error_code ec = llvm::sys::fs::status(name, status))
-    return makeError(name + ": " + ec.message());
-  if (status.type() != llvm::sys::fs::file_type::regular_file)
-    return makeError(name + ": not a regular file");
-  Expected<llvm::sys::fs::file_t> file =
-      llvm::sys::fs::openNativeFileForRead(name);
-  if (!file)
-    return makeError(name + ": " + llvm::toString(file.takeError()));
-  ScopedFile scoped(*file);
-  // The size of what was opened, not of what the name pointed to before.
-  if (std::error_code ec = llvm::sys::fs::status(scoped.get(), status))
-    return makeError(name + ": " + ec.message());
-  if (status.type() != llvm::sys::fs::file_type::regular_file)
-    return makeError(name + ": not a regular file");
-  return std::make_pair(std::move(scoped), status.getSize());
-}
-
 Expected<std::unique_ptr<SafeTensorsFile>>
 SafeTensorsFile::open(StringRef path) {
   auto opened = openRegularFile(path);

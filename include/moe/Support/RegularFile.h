@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 namespace mlir::moe {
 
@@ -27,6 +28,36 @@ namespace mlir::moe {
 /// too. Errors start with `path`.
 llvm::Expected<std::string> readRegularFile(llvm::StringRef path,
                                             uint64_t maxBytes);
+
+/// Closes a native file handle when it goes out of scope.
+class ScopedFile {
+public:
+  explicit ScopedFile(llvm::sys::fs::file_t handle) : handle(handle) {}
+  ScopedFile(ScopedFile &&other)
+      : handle(std::exchange(other.handle, llvm::sys::fs::kInvalidFile)) {}
+  ScopedFile(const ScopedFile &) = delete;
+  ScopedFile &operator=(const ScopedFile &) = delete;
+  ScopedFile &operator=(ScopedFile &&) = delete;
+  /// Hands the handle over to the caller, who closes it.
+  llvm::sys::fs::file_t release() {
+    return std::exchange(handle, llvm::sys::fs::kInvalidFile);
+  }
+  ~ScopedFile() {
+    if (handle != llvm::sys::fs::kInvalidFile)
+      llvm::sys::fs::closeFile(handle);
+  }
+  llvm::sys::fs::file_t get() const { return handle; }
+
+private:
+  llvm::sys::fs::file_t handle;
+};
+
+/// Opens `path` for positioned reads (large files: checkpoints); it must be
+/// a regular file, checked before opening (opening a FIFO would block) and
+/// again on what was opened. Returns the handle and the size of what was
+/// opened. Errors start with `path`.
+llvm::Expected<std::pair<ScopedFile, uint64_t>>
+openRegularFile(const llvm::Twine &path);
 
 /// Reads exactly `dest.size()` bytes of the open file `file` (at `path`)
 /// from `offset`: positioned reads, retried on short ones. Errors start
