@@ -76,21 +76,37 @@ static std::string transformersName(StringRef name) {
   return "model.layers." + std::to_string(layer) + "." + module + ".weight";
 }
 
+/// Metadata `arch.key`: its value, null when absent and `optional`, else an
+/// error naming the key.
+static Expected<const GGUFValue *>
+archValue(const GGUFFile &file, StringRef arch, StringRef key, bool optional) {
+  std::string full = (arch + "." + key).str();
+  const GGUFValue *value = file.find(full);
+  if (!value && !optional)
+    return makeError(file.path() + ": metadata " + quoted(full) +
+                     " is missing");
+  return value;
+}
+
+/// A value of the wrong kind for `arch.key`.
+static Error wrongKind(const GGUFFile &file, StringRef arch, StringRef key,
+                       const GGUFValue &value, StringRef wanted) {
+  return makeError(file.path() + ": metadata " +
+                   quoted((arch + "." + key).str()) + " is a " +
+                   ggufValueTypeName(value.type) + ", not " + wanted);
+}
+
 /// An integer metadata value of the architecture; `fallback` when absent
 /// and given.
 static Expected<int64_t> integerKey(const GGUFFile &file, StringRef arch,
                                     StringRef key,
                                     std::optional<int64_t> fallback = {}) {
-  std::string full = (arch + "." + key).str();
-  const GGUFValue *value = file.find(full);
-  if (!value && fallback)
-    return *fallback;
+  const GGUFValue *value;
+  MOE_ASSIGN_OR_RETURN(value, archValue(file, arch, key, fallback.has_value()));
   if (!value)
-    return makeError(file.path() + ": metadata " + quoted(full) +
-                     " is missing");
+    return *fallback;
   if (!value->isInteger())
-    return makeError(file.path() + ": metadata " + quoted(full) + " is a " +
-                     ggufValueTypeName(value->type) + ", not an integer");
+    return wrongKind(file, arch, key, *value, "an integer");
   return value->integer;
 }
 
@@ -110,16 +126,12 @@ static double configDecimal(float value) {
 static Expected<double> numberKey(const GGUFFile &file, StringRef arch,
                                   StringRef key,
                                   std::optional<double> fallback = {}) {
-  std::string full = (arch + "." + key).str();
-  const GGUFValue *value = file.find(full);
-  if (!value && fallback)
-    return *fallback;
+  const GGUFValue *value;
+  MOE_ASSIGN_OR_RETURN(value, archValue(file, arch, key, fallback.has_value()));
   if (!value)
-    return makeError(file.path() + ": metadata " + quoted(full) +
-                     " is missing");
+    return *fallback;
   if (!value->isNumber())
-    return makeError(file.path() + ": metadata " + quoted(full) + " is a " +
-                     ggufValueTypeName(value->type) + ", not a number");
+    return wrongKind(file, arch, key, *value, "a number");
   if (value->type == GGUFValue::Float32)
     return configDecimal(float(value->number));
   return value->number;
