@@ -633,9 +633,7 @@ static std::string configPathOf(StringRef dir) {
 
 static bool isGGUF(StringRef path) { return path.ends_with(".gguf"); }
 
-/// The config of a model directory (its config.json) or of a GGUF file (the
-/// config.json its metadata stands for), validated alike.
-static llvm::Expected<DecoderConfig> readModelConfig(StringRef path) {
+llvm::Expected<DecoderConfig> mlir::moe::readCheckpointConfig(StringRef path) {
   if (!isGGUF(path))
     return readDecoderConfig(configPathOf(path));
   std::unique_ptr<weights::GGUFFile> file;
@@ -660,7 +658,7 @@ static llvm::Error importAll(ModuleOp module, const ImportRequest &request) {
 
   MOE_RETURN_IF_ERROR(claimName(request.base));
   DecoderConfig base;
-  MOE_ASSIGN_OR_RETURN(base, readModelConfig(request.base.path));
+  MOE_ASSIGN_OR_RETURN(base, readCheckpointConfig(request.base.path));
   std::unique_ptr<Checkpoint> baseCheckpoint;
   MOE_ASSIGN_OR_RETURN(baseCheckpoint, Checkpoint::open(request.base.path));
 
@@ -673,7 +671,7 @@ static llvm::Error importAll(ModuleOp module, const ImportRequest &request) {
   for (const CheckpointRef &ref : request.experts) {
     MOE_RETURN_IF_ERROR(claimName(ref));
     Expert expert{&ref, {}, nullptr};
-    MOE_ASSIGN_OR_RETURN(expert.config, readModelConfig(ref.path));
+    MOE_ASSIGN_OR_RETURN(expert.config, readCheckpointConfig(ref.path));
     auto incompatible = [&](const Twine &why) {
       return makeError("expert '" + ref.name + "' (" + ref.path +
                        ") cannot be mixed with base '" + request.base.name +

@@ -11,6 +11,7 @@
 #include "moe/Translation/Translations.h"
 
 #include "moe/Dialect/MoeDialect.h"
+#include "moe/Export/GGUFExport.h"
 #include "moe/Export/HFExport.h"
 #include "moe/Export/ONNXExport.h"
 #include "moe/Import/HFImporter.h"
@@ -60,7 +61,7 @@ struct TranslationOptions {
       "force",
       cl::desc("Replace what an export would overwrite: a non-empty "
                "--export-hf directory, an existing --export-onnx model or "
-               "data file"),
+               "data file, an existing --export-gguf file"),
       cl::cat(exportCategory)};
   cl::opt<ExportDType> dtype{
       "export-dtype", cl::desc("dtype of the --export-hf tensors"),
@@ -120,6 +121,19 @@ struct TranslationOptions {
                "activations quantised to int8 per block (faster on CPUs with "
                "VNNI, less exact) instead of float32 ones"),
       cl::cat(exportCategory)};
+  cl::opt<GGUFWeightType> ggufType{
+      "gguf-type", cl::desc("How --export-gguf stores the weight matrices"),
+      cl::values(
+          clEnumValN(GGUFWeightType::automatic, "auto",
+                     "the float dtype the base checkpoint stores (f16 for a "
+                     "GGUF base)"),
+          clEnumValN(GGUFWeightType::f32, "f32", "float32"),
+          clEnumValN(GGUFWeightType::f16, "f16", "float16"),
+          clEnumValN(GGUFWeightType::bf16, "bf16", "bfloat16"),
+          clEnumValN(GGUFWeightType::q8_0, "q8_0",
+                     "ggml's 8-bit blocks of 32 (f16 where a row is not "
+                     "whole blocks)")),
+      cl::init(GGUFWeightType::automatic), cl::cat(exportCategory)};
   cl::opt<std::string> dataFile{
       "onnx-data-file",
       cl::desc("External data file of --export-onnx, a file name in the "
@@ -138,7 +152,7 @@ static TranslationOptions &options() {
 
 /// The translations that write files of their own at the -o path.
 static constexpr llvm::StringLiteral kFileExports[] = {
-    "export-hf", "export-onnx", "export-onnx-genai"};
+    "export-hf", "export-onnx", "export-onnx-genai", "export-gguf"};
 
 bool mlir::moe::writesOwnFiles(StringRef translation) {
   return llvm::is_contained(kFileExports, translation);
@@ -261,6 +275,18 @@ static LogicalResult exportONNXGenai(ModuleOp module, llvm::raw_ostream &) {
   return exportOnnxGenai(module, exportOptions);
 }
 
+static LogicalResult exportGGUFModel(ModuleOp module,
+                                     llvm::raw_ostream &summary) {
+  TranslationOptions &opts = options();
+  GGUFExportOptions exportOptions;
+  exportOptions.outputPath = opts.outputPath;
+  exportOptions.force = opts.force;
+  exportOptions.function = opts.function;
+  exportOptions.weightType = opts.ggufType;
+  exportOptions.showProgress = llvm::sys::Process::StandardErrIsDisplayed();
+  return exportGGUF(module, exportOptions, summary);
+}
+
 void mlir::moe::registerMoeTranslations() {
   options();
   static TranslateToMLIRRegistration importRegistration(
@@ -288,4 +314,9 @@ void mlir::moe::registerMoeTranslations() {
       "Export a model function as an onnxruntime-genai folder (-o DIR): the "
       "KV-cache ONNX graph, genai_config.json and the base's tokenizer",
       exportONNXGenai, registerDialects);
+  static TranslateFromMLIRRegistration exportGGUFRegistration(
+      "export-gguf",
+      "Export a mixed model function as a llama.cpp GGUF model (Mixtral-style "
+      "llama with experts, the base's tokenizer) into the file -o names",
+      exportGGUFModel, registerDialects);
 }

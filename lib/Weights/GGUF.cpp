@@ -258,6 +258,7 @@ Error GGUFFile::parseHeader(uint64_t fileSize) {
     if (ggufValueTypeName(type).empty())
       return fail("unknown value type " + Twine(type));
     GGUFValue value;
+    value.fileOffset = cursor.offset();
     if (type == GGUFValue::Array) {
       value.type = GGUFValue::Array;
       uint32_t elementType;
@@ -294,6 +295,7 @@ Error GGUFFile::parseHeader(uint64_t fileSize) {
         return makeError(message);
       return fail(message);
     }
+    value.encodedSize = cursor.offset() - value.fileOffset;
     values[key] = std::move(value);
   }
 
@@ -403,6 +405,16 @@ const GGUFValue *GGUFFile::find(StringRef key) const {
 const GGUFTensorInfo *GGUFFile::findTensor(StringRef name) const {
   auto it = index.find(name);
   return it == index.end() ? nullptr : &infos[it->second];
+}
+
+Expected<std::string> GGUFFile::readEncodedValue(const GGUFValue &value) const {
+  std::string bytes(value.encodedSize, '\0');
+  if (Error error =
+          readFileRange(handle, value.fileOffset,
+                        llvm::MutableArrayRef<char>(bytes.data(), bytes.size()),
+                        filePath, "a metadata value"))
+    return std::move(error);
+  return bytes;
 }
 
 Error GGUFFile::readBytes(const GGUFTensorInfo &tensor, uint64_t byteOffset,

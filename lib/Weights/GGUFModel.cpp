@@ -23,12 +23,23 @@ using llvm::Expected;
 using llvm::StringRef;
 using llvm::Twine;
 
+uint64_t mlir::moe::weights::llamaRotaryStoredRow(uint64_t row,
+                                                  uint64_t headSize) {
+  uint64_t half = headSize / 2, head = row / headSize, inHead = row % headSize;
+  return head * headSize + 2 * (inHead % half) + inHead / half;
+}
+
+uint64_t mlir::moe::weights::llamaRotarySourceRow(uint64_t storedRow,
+                                                  uint64_t headSize) {
+  uint64_t half = headSize / 2, head = storedRow / headSize,
+           inHead = storedRow % headSize;
+  return head * headSize + (inHead % 2) * half + inHead / 2;
+}
+
 uint64_t GGUFModelTensor::storedRow(uint64_t row) const {
   if (!ropeHeads)
     return row;
-  uint64_t headSize = uint64_t(shape[0]) / uint64_t(ropeHeads);
-  uint64_t half = headSize / 2, head = row / headSize, inHead = row % headSize;
-  return head * headSize + 2 * (inHead % half) + inHead / half;
+  return llamaRotaryStoredRow(row, uint64_t(shape[0]) / uint64_t(ropeHeads));
 }
 
 /// The architectures whose tensors and metadata are mapped.

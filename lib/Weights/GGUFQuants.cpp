@@ -8,6 +8,10 @@
 
 #include "moe/Weights/DType.h"
 #include "moe/Weights/GGUF.h"
+#include "moe/Weights/GGUFWriter.h"
+
+#include <algorithm>
+#include <cmath>
 
 using namespace mlir::moe::weights;
 
@@ -174,4 +178,35 @@ void mlir::moe::weights::dequantizeBlocks(GGMLType type, const uint8_t *source,
   GGMLBlockLayout layout = ggmlBlockLayout(type);
   for (size_t i = 0; i < blocks; ++i)
     decode(source + i * layout.bytes, dest + i * layout.elements);
+}
+
+/// Q8_0 as quantize_row_q8_0_ref: d = max|x| / 127 stored as f16, values
+/// rounded half away from zero by 1/d (the f32 scale, before its rounding).
+static void quantizeQ8_0(const float *source, uint8_t *block) {
+  float amax = 0;
+  for (int i = 0; i < 32; ++i)
+    amax = std::max(amax, std::fabs(source[i]));
+  float d = amax / 127;
+  float inverse = d != 0 ? 1.0f / d : 0.0f;
+  convertFromF32(DType::F16, &d, block, 1);
+  for (int i = 0; i < 32; ++i)
+    block[2 + i] = uint8_t(int8_t(std::round(source[i] * inverse)));
+}
+
+void mlir::moe::weights::quantizeBlocks(GGMLType type, const float *source,
+                                        uint8_t *dest, size_t blocks) {
+  switch (type) {
+  case GGMLType::F32:
+    return convertFromF32(DType::F32, source, dest, blocks);
+  case GGMLType::F16:
+    return convertFromF32(DType::F16, source, dest, blocks);
+  case GGMLType::BF16:
+    return convertFromF32(DType::BF16, source, dest, blocks);
+  case GGMLType::Q8_0:
+    for (size_t i = 0; i < blocks; ++i)
+      quantizeQ8_0(source + i * 32, dest + i * 34);
+    return;
+  default:
+    llvm_unreachable("the writer quantises the float types and Q8_0 only");
+  }
 }

@@ -9,6 +9,7 @@
 #include "moe/Weights/SafeTensors.h"
 
 #include "moe/Support/Errors.h"
+#include "moe/Support/OutputStreams.h"
 #include "moe/Support/RegularFile.h"
 #include "moe/Support/StagedOutput.h"
 #include "moe/Support/StrictJson.h"
@@ -345,26 +346,6 @@ Error SafeTensorsFile::read(const TensorInfo &tensor, uint64_t byteOffset,
 //===----------------------------------------------------------------------===//
 
 namespace {
-/// Forwards to another stream and counts the bytes, so that a producer's
-/// output can be checked against the size its tensor needs.
-class CountingStream : public llvm::raw_ostream {
-public:
-  explicit CountingStream(llvm::raw_ostream &inner) : inner(inner) {
-    SetUnbuffered();
-  }
-  uint64_t count() const { return written; }
-
-private:
-  void write_impl(const char *data, size_t size) override {
-    inner.write(data, size);
-    written += size;
-  }
-  uint64_t current_pos() const override { return written; }
-
-  llvm::raw_ostream &inner;
-  uint64_t written = 0;
-};
-
 /// A source file opened once for all the tensors copied from it.
 struct OpenSource {
   ScopedFile file;
@@ -472,44 +453,6 @@ static std::string shardHeader(llvm::ArrayRef<TensorSource> tensors,
   return json;
 }
 
-namespace {
-/// A raw_fd_ostream over a staged shard that never aborts the process: a
-/// raw_fd_ostream destroyed with an error set calls report_fatal_error, and
-/// its destructor's flush can set one (a full disk) on the error paths.
-class ShardStream {
-public:
-  explicit ShardStream(int fd) : out(fd, /*shouldClose=*/true) {}
-  ShardStream(const ShardStream &) = delete;
-  ShardStream &operator=(const ShardStream &) = delete;
-  ~ShardStream() {
-    if (!closed)
-      out.close();
-    out.clear_error();
-  }
-
-  /// The write error seen so far, if any, as an Error starting `prefix`.
-  Error takeError(const Twine &prefix) {
-    if (!out.has_error())
-      return Error::success();
-    std::error_code ec = out.error();
-    out.clear_error();
-    return makeError(prefix + "cannot write: " + ec.message());
-  }
-
-  /// Flushes and closes the file, reporting any write error seen so far.
-  Error close(const Twine &path) {
-    closed = true;
-    out.close();
-    return takeError(path + ": ");
-  }
-
-  llvm::raw_fd_ostream out;
-
-private:
-  bool closed = false;
-};
-} // namespace
-
 static Error writeShard(StringRef dir, const Shard &shard,
                         llvm::ArrayRef<TensorSource> tensors,
                         const WriterOptions &options,
@@ -522,7 +465,7 @@ static Error writeShard(StringRef dir, const Shard &shard,
           staged.file(shard.fileName), fd, llvm::sys::fs::CD_CreateNew))
     return makeError(Twine(finalPath) + ": cannot create: " + ec.message());
 
-  ShardStream stream(fd);
+  OutputFileStream stream(fd);
   llvm::raw_fd_ostream &out = stream.out;
 
   std::string header = shardHeader(tensors, options.metadata);

@@ -68,8 +68,9 @@ int main(int argc, char **argv) {
                                  cl::init("-"));
   cl::opt<std::string> outputPath(
       "o",
-      cl::desc("Output file; for --export-hf the directory to create, for "
-               "--export-onnx the model file"),
+      cl::desc(
+          "Output file; for --export-hf the directory to create, for "
+          "--export-onnx the model file, for --export-gguf the .gguf file"),
       cl::value_desc("path"), cl::init("-"));
   TranslationOption translation(cl::desc("Translation to perform"),
                                 cl::Required);

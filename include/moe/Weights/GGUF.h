@@ -82,6 +82,9 @@ struct GGUFValue {
   std::string string;
   Type elementType = UInt8;
   uint64_t count = 0;
+  /// Where the encoded value (after its type) lies in the file, so that a
+  /// writer can copy it whole (GGUFFile::readEncodedValue).
+  uint64_t fileOffset = 0, encodedSize = 0;
 
   bool isInteger() const;
   bool isNumber() const {
@@ -126,6 +129,10 @@ public:
   const GGUFValue *find(llvm::StringRef key) const;
   llvm::ArrayRef<GGUFTensorInfo> tensors() const { return infos; }
   const GGUFTensorInfo *findTensor(llvm::StringRef name) const;
+  /// The bytes of `value` as the file encodes them (after its type): what a
+  /// GGUF writer copies to carry the entry over unchanged.
+  llvm::Expected<std::string> readEncodedValue(const GGUFValue &value) const;
+
   /// Byte offset of the data region in the file.
   uint64_t dataOffset() const { return dataStart; }
 

@@ -19,6 +19,13 @@
 
 namespace mlir::moe::weights {
 
+/// llama.cpp's interleaving of the rows of each head of the query and key
+/// projections (its converter's LlamaModel.permute), for heads of
+/// `headSize` rows: the stored row of transformers' row `row`, and the
+/// transformers row that stored row `storedRow` holds.
+uint64_t llamaRotaryStoredRow(uint64_t row, uint64_t headSize);
+uint64_t llamaRotarySourceRow(uint64_t storedRow, uint64_t headSize);
+
 /// A tensor of a GGUF model under its transformers name.
 struct GGUFModelTensor {
   std::string name;

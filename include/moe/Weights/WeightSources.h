@@ -66,6 +66,11 @@ struct BaseCheckpoint {
   std::string directory;
 };
 
+/// The checkpoint of `func`'s base, in any format; an error when its
+/// moe.scope is missing.
+llvm::Expected<BaseCheckpoint>
+baseCheckpointOf(func::FuncOp func, const WeightSourceOptions &options);
+
 /// The Hugging Face checkpoint of `func`'s base (its config, tokenizer and
 /// generation files are what exports carry over); an error when its
 /// moe.scope is missing or of another format.

@@ -77,7 +77,7 @@ LogicalResult mlir::moe::exportHuggingFace(ModuleOp module,
       pickModelFunction(module, options.function, "--export-func");
   if (!func)
     return fail(func.takeError());
-  if (failed(refuseUnstructuredFeatures(*func)))
+  if (failed(refuseUnstructuredFeatures(*func, kHuggingFaceTarget)))
     return failure();
   FailureOr<Decoder> decoder = matchDecoder(*func);
   if (failed(decoder))
@@ -93,7 +93,8 @@ LogicalResult mlir::moe::exportHuggingFace(ModuleOp module,
   llvm::Expected<DecoderConfig> baseConfig = readDecoderConfig(configPath);
   if (!baseConfig)
     return fail(explainScopeError(baseScope, baseDir, baseConfig.takeError()));
-  FailureOr<LayoutChoice> choice = chooseLayout(*decoder, *baseConfig);
+  FailureOr<LayoutChoice> choice =
+      chooseLayout(*decoder, *baseConfig, kHuggingFaceTarget);
   if (failed(choice))
     return failure();
 

@@ -54,39 +54,43 @@ StringRef hf_export::modelTypeOf(Layout layout) {
   llvm_unreachable("unknown layout");
 }
 
-/// Where a refused feature can go instead.
-const StringLiteral hf_export::kOtherExports =
+const ExportTarget hf_export::kHuggingFaceTarget = {
+    "a Hugging Face checkpoint",
+    "MixtralForCausalLM, Qwen2MoeForCausalLM or GraniteMoeForCausalLM",
+    "a Hugging Face config",
+    {},
     "the ONNX export (--export-onnx) and the CPU runner (moe-run) can carry "
-    "it";
+    "it"};
 
 static LogicalResult refuse(Operation *op, func::FuncOp func,
-                            const Twine &feature) {
+                            const ExportTarget &target, const Twine &feature) {
   InFlightDiagnostic diag = op->emitError()
-                            << "cannot export @" << func.getSymName()
-                            << " as a Hugging Face checkpoint: " << feature;
+                            << "cannot export @" << func.getSymName() << " as "
+                            << target.what << ": " << feature;
   if (std::optional<int64_t> layer = getLayerIndex(op))
     diag << " (layer " << *layer << ")";
-  diag << " has no counterpart in MixtralForCausalLM, Qwen2MoeForCausalLM or "
-          "GraniteMoeForCausalLM; "
-       << kOtherExports;
+  diag << " has no counterpart in " << target.architectures << "; "
+       << target.otherExports;
   return failure();
 }
 
 /// Refuses operations that no decoder layout has, before the structure is
 /// matched, so that the message names the feature rather than the shape.
-LogicalResult hf_export::refuseUnstructuredFeatures(func::FuncOp func) {
+LogicalResult
+hf_export::refuseUnstructuredFeatures(func::FuncOp func,
+                                      const ExportTarget &target) {
   WalkResult result = func.walk([&](Operation *op) {
     LogicalResult verdict = success();
     if (isa<MixtureOfLoraOp>(op))
-      verdict = refuse(op, func,
+      verdict = refuse(op, func, target,
                        "a mixture of LoRA adapters "
                        "(moe.mixture_of_lora, moe-mix-adapters)");
     else if (isa<LoraLinearOp>(op))
-      verdict = refuse(op, func,
+      verdict = refuse(op, func, target,
                        "a LoRA adapter on a linear layer (moe.lora_linear)");
     else if (isa<RoutedLinearOp>(op))
       verdict = refuse(
-          op, func,
+          op, func, target,
           llvm::any_of(op->getUsers(), llvm::IsaPred<AttentionOp>)
               ? "routed attention projections (moe.routed_linear, "
                 "route-attention)"
@@ -99,39 +103,41 @@ LogicalResult hf_export::refuseUnstructuredFeatures(func::FuncOp func) {
 
 /// Refuses routing and FFN variants that the matched structure holds but
 /// no layout can express.
-static LogicalResult refuseUnsupportedLayers(Decoder &decoder) {
+static LogicalResult refuseUnsupportedLayers(Decoder &decoder,
+                                             const ExportTarget &target) {
   func::FuncOp func = decoder.func;
   for (DecoderLayer &layer : decoder.layers) {
     if (layer.attention.getRopeTheta().convertToDouble() == 0)
-      return refuse(layer.attention, func,
+      return refuse(layer.attention, func, target,
                     "attention without a rotary embedding (rope_theta 0)");
     if (layer.dense) {
       if (!layer.dense->gate)
-        return refuse(layer.dense->op, func,
+        return refuse(layer.dense->op, func, target,
                       "a dense FFN without a gate projection");
       if (layer.dense->op.getActivation() == Activation::identity)
-        return refuse(layer.dense->op, func, "the identity activation");
+        return refuse(layer.dense->op, func, target, "the identity activation");
       continue;
     }
     const RoutedExperts &routed = *layer.routed;
     Operation *op = routed.op;
     if (routed.scoring == Scoring::sigmoid)
-      return refuse(op, func, "sigmoid scoring of the router");
+      return refuse(op, func, target, "sigmoid scoring of the router");
     if (routed.noiseStd != 0)
-      return refuse(op, func,
+      return refuse(op, func, target,
                     "noisy top-k gating (noise_std " +
                         formatNumber(routed.noiseStd) + ")");
     if (routed.routerBias)
-      return refuse(op, func, "a router bias (router=base-init)");
+      return refuse(op, func, target, "a router bias (router=base-init)");
     if (routed.router && routed.routerInput != op->getOperand(0))
-      return refuse(op, func,
+      return refuse(op, func, target,
                     "a global router shared by the layers (global-router)");
     if (!routed.gate)
-      return refuse(op, func, "experts without a gate projection");
+      return refuse(op, func, target, "experts without a gate projection");
     if (routed.sharedUp && !routed.sharedGate)
-      return refuse(op, func, "a shared expert without a gate projection");
+      return refuse(op, func, target,
+                    "a shared expert without a gate projection");
     if (routed.activation == Activation::identity)
-      return refuse(op, func, "the identity activation");
+      return refuse(op, func, target, "the identity activation");
   }
   return success();
 }
@@ -170,7 +176,8 @@ static std::string describeAttention(AttentionOp attention) {
 
 /// Collects the shape every layer shares; reports the first two layers that
 /// differ in something a config holds once.
-static FailureOr<UniformShape> uniformShape(Decoder &decoder) {
+static FailureOr<UniformShape> uniformShape(Decoder &decoder,
+                                            const ExportTarget &target) {
   func::FuncOp func = decoder.func;
   UniformShape shape;
   auto tableShape =
@@ -184,12 +191,11 @@ static FailureOr<UniformShape> uniformShape(Decoder &decoder) {
   auto differ = [&](const DecoderLayer &a, DecoderLayer &b, const Twine &what,
                     const Twine &valueA, const Twine &valueB) -> LogicalResult {
     return b.attention.emitError()
-           << "cannot export @" << func.getSymName()
-           << " as a Hugging Face checkpoint: layers " << a.index << " and "
-           << b.index << " differ in " << what << " (" << valueA << " vs "
-           << valueB
-           << "), which a Hugging Face config holds once for all layers; "
-           << kOtherExports;
+           << "cannot export @" << func.getSymName() << " as " << target.what
+           << ": layers " << a.index << " and " << b.index << " differ in "
+           << what << " (" << valueA << " vs " << valueB << "), which "
+           << target.config << " holds once for all layers; "
+           << target.otherExports;
   };
   auto compare = [&](const DecoderLayer &a, DecoderLayer &b, StringRef what,
                      auto valueA, auto valueB) -> LogicalResult {
@@ -200,9 +206,8 @@ static FailureOr<UniformShape> uniformShape(Decoder &decoder) {
 
   auto noRoutedLayer = [&] {
     return mlir::emitError(func.getLoc())
-           << "cannot export @" << func.getSymName()
-           << " as a Hugging Face MoE checkpoint: no layer "
-              "is routed (mix it with moe-mix-experts first)";
+           << "cannot export @" << func.getSymName() << " as " << target.what
+           << ": no layer is routed (mix it with moe-mix-experts first)";
   };
   // Embedding, final norm and head alone match as a decoder without
   // layers; what follows takes the first layer as the reference.
@@ -403,16 +408,20 @@ static LogicalResult checkRopeMatchesBase(Decoder &decoder,
 }
 
 FailureOr<LayoutChoice> hf_export::chooseLayout(Decoder &decoder,
-                                                const DecoderConfig &base) {
-  if (failed(refuseUnsupportedLayers(decoder)))
+                                                const DecoderConfig &base,
+                                                const ExportTarget &target) {
+  if (failed(refuseUnsupportedLayers(decoder, target)))
     return failure();
-  FailureOr<UniformShape> shape = uniformShape(decoder);
+  FailureOr<UniformShape> shape = uniformShape(decoder, target);
   if (failed(shape) || failed(checkRopeMatchesBase(decoder, base)))
     return failure();
   func::FuncOp func = decoder.func;
   std::optional<Layout> layout;
   std::string reasons;
-  for (Layout candidate : candidateLayouts(base.architecture, *shape)) {
+  SmallVector<Layout> candidates(target.layouts);
+  if (candidates.empty())
+    candidates = candidateLayouts(base.architecture, *shape);
+  for (Layout candidate : candidates) {
     std::optional<std::string> reason = whyNot(candidate, decoder, *shape);
     if (!reason) {
       layout = candidate;
@@ -424,8 +433,8 @@ FailureOr<LayoutChoice> hf_export::chooseLayout(Decoder &decoder,
   if (!layout)
     return mlir::emitError(func.getLoc())
            << "cannot export @" << func.getSymName() << " (base "
-           << base.architecture << ") as a Hugging Face checkpoint: " << reasons
-           << "; " << kOtherExports;
+           << base.architecture << ") as " << target.what << ": " << reasons
+           << "; " << target.otherExports;
   if (*layout != Layout::Qwen2Moe)
     for (DecoderLayer &layer : decoder.layers)
       if (layer.dense)

@@ -22,8 +22,23 @@ enum class Layout { Mixtral, Qwen2Moe, GraniteMoe };
 llvm::StringRef architectureOf(Layout layout);
 llvm::StringRef modelTypeOf(Layout layout);
 
-/// Where a refused feature can go instead.
-extern const llvm::StringLiteral kOtherExports;
+/// An export that writes decoders in these layouts: how its messages name
+/// it, and the layouts it can write.
+struct ExportTarget {
+  /// What the export writes ("a Hugging Face checkpoint").
+  llvm::StringRef what;
+  /// Its architectures, for "... has no counterpart in <architectures>".
+  llvm::StringRef architectures;
+  /// What holds the settings shared by all layers ("a Hugging Face config").
+  llvm::StringRef config;
+  /// The layouts it writes, best first; empty for the base family's ones.
+  llvm::ArrayRef<Layout> layouts;
+  /// Where a refused feature can go instead.
+  llvm::StringRef otherExports;
+};
+
+/// The Hugging Face export (--export-hf).
+extern const ExportTarget kHuggingFaceTarget;
 
 /// What every layer of the decoder shares, as one config describes it.
 struct UniformShape {
@@ -58,7 +73,8 @@ struct LayoutChoice {
 /// Refuses operations that no decoder layout has (mixtures of adapters,
 /// routed projections...), before the structure is matched, so that the
 /// message names the feature rather than the shape.
-LogicalResult refuseUnstructuredFeatures(func::FuncOp func);
+LogicalResult refuseUnstructuredFeatures(func::FuncOp func,
+                                         const ExportTarget &target);
 
 /// The first layout that computes exactly what `decoder` computes (the
 /// base's family first), checking that every layer has what one config can
@@ -66,7 +82,8 @@ LogicalResult refuseUnstructuredFeatures(func::FuncOp func);
 /// feature no layout carries; dense layers that a layout writes as copies
 /// of the FFN get a warning.
 FailureOr<LayoutChoice> chooseLayout(Decoder &decoder,
-                                     const DecoderConfig &base);
+                                     const DecoderConfig &base,
+                                     const ExportTarget &target);
 
 /// The config.json of the export (Config.cpp): the base's token, position
 /// and rotary fields, and the layout's sizes, experts and multipliers.

@@ -120,17 +120,30 @@ mlir::moe::refuseReplacingSource(ModuleOp module, StringRef destination,
 }
 
 llvm::Expected<BaseCheckpoint>
-mlir::moe::huggingFaceBaseOf(func::FuncOp func,
-                             const WeightSourceOptions &options) {
+mlir::moe::baseCheckpointOf(func::FuncOp func,
+                            const WeightSourceOptions &options) {
   auto scopeRef =
       func->getAttrOfType<FlatSymbolRefAttr>(MoeDialect::getScopeAttrName());
   auto module = func->getParentOfType<ModuleOp>();
   auto scope = scopeRef && module
                    ? module.lookupSymbol<ScopeOp>(scopeRef.getAttr())
                    : ScopeOp();
-  if (!scope || scope.getFormat() != ScopeFormat::huggingface)
+  if (!scope)
+    return makeError("@" + func.getSymName() +
+                     " has no moe.scope naming the checkpoint of its base "
+                     "model");
+  return BaseCheckpoint{scope, scopePath(scope, options)};
+}
+
+llvm::Expected<BaseCheckpoint>
+mlir::moe::huggingFaceBaseOf(func::FuncOp func,
+                             const WeightSourceOptions &options) {
+  llvm::Expected<BaseCheckpoint> base = baseCheckpointOf(func, options);
+  if (!base || base->scope.getFormat() != ScopeFormat::huggingface) {
+    llvm::consumeError(base.takeError());
     return makeError("the moe.scope of @" + func.getSymName() +
                      " must name the Hugging Face checkpoint of its base "
                      "model");
-  return BaseCheckpoint{scope, scopePath(scope, options)};
+  }
+  return base;
 }
