@@ -37,7 +37,8 @@ python = config.moe_python
 probe = subprocess.run(
     [python, "-c",
      "import torch, transformers, peft, safetensors, numpy, onnx, onnxruntime,"
-     " onnxruntime_genai, yaml, tokenizers, tqdm, matplotlib, gguf"],
+     " onnxruntime_genai, yaml, tokenizers, tqdm, matplotlib, gguf,"
+     " llama_cpp"],
     capture_output=True, text=True) if os.path.exists(python) else None
 if probe is None or probe.returncode != 0:
     lit_config.fatal(
