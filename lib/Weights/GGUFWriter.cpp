@@ -231,7 +231,6 @@ Error mlir::moe::weights::writeGGUF(StringRef path, GGUFMetadata metadata,
   }
   if (Error error = stream.close(path))
     return error;
-  if (Error error = staged->publishFiles({std::string(name)}, options.replace))
-    return makeError(path + ": " + llvm::toString(std::move(error)));
-  return Error::success();
+  // publishFiles' errors already start with the path.
+  return staged->publishFiles({std::string(name)}, options.replace);
 }
