@@ -32,10 +32,12 @@ DATA_GATE_MODES = ("hidden", "hidden_avg", "hidden_last", "cheap_embed")
 MERGEKIT_RANDOM_STD = 1.0
 
 DTYPES = {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}
-OUTPUT_FORMATS = ("hf", "onnx", "onnx-genai", "mlir", "gpu")
+OUTPUT_FORMATS = ("hf", "onnx", "onnx-genai", "gguf", "mlir", "gpu")
 DEFAULT_OUTPUT_PATHS = {"hf": ".", "onnx": "onnx/model.onnx",
-                        "onnx-genai": "onnx-genai", "mlir": "mlir", "gpu": "gpu"}
+                        "onnx-genai": "onnx-genai", "gguf": "gguf/model.gguf",
+                        "mlir": "mlir", "gpu": "gpu"}
 ONNX_WEIGHTS = ("f32", "f16", "bf16", "int8", "int4")
+GGUF_TYPES = ("auto", "f32", "f16", "bf16", "q8_0")
 RESERVED_NAMES = ("base", "mix")
 
 
@@ -723,6 +725,12 @@ def _outputs(top, config):
                 options["form"] = mapping.string("form", None,
                                                  ("prefill", "kv-cache"))
                 known += ("form",)
+        elif kind == "gguf":
+            if config.kind != "experts":
+                raise mapping.error("format", "a mixture of LoRA adapters has no "
+                                    "llama.cpp form: export it as onnx")
+            options["type"] = mapping.string("type", None, GGUF_TYPES)
+            known = ("format", "path", "type")
         elif kind == "gpu":
             options["chip"] = mapping.string("chip")
             options["features"] = mapping.string("features")

@@ -9,6 +9,7 @@ then every output, into the staging directory.
 | hf | `moe-translate --export-hf` |
 | onnx | `moe-translate --export-onnx` |
 | onnx-genai | `moe-translate --export-onnx-genai` |
+| gguf | `moe-translate --export-gguf` |
 | mlir | the mixed module, with the files it reads |
 | gpu | `moe-opt --moe-outline-weights [--moe-lower-to-gpu]`, the PTX of each kernel module |
 """
@@ -27,7 +28,7 @@ _DIRECT_ROUTERS = {"random": "noisy", "uniform_random": "uniform-random",
                    "base_init": "base-init", "given": "given"}
 _ROOT_HF = ".moe-mix-hf"
 _VERBS = {"hf": "export", "onnx": "export", "onnx-genai": "export",
-          "mlir": "write", "gpu": "compile"}
+          "gguf": "export", "mlir": "write", "gpu": "compile"}
 # Our exports' architectures, as mergekit-moe names its output classes.
 _MERGEKIT_ARCHITECTURE_NAMES = {"MixtralForCausalLM": "Mixtral",
                                 "Qwen2MoeForCausalLM": "Qwen MoE"}
@@ -325,8 +326,8 @@ class Pipeline:
         if output.path != ".":
             self.current.detail = output.path
         {"hf": self.export_hf, "onnx": self.export_onnx,
-         "onnx-genai": self.export_onnx_genai, "mlir": self.write_mlir,
-         "gpu": self.write_gpu}[output.format](output)
+         "onnx-genai": self.export_onnx_genai, "gguf": self.export_gguf,
+         "mlir": self.write_mlir, "gpu": self.write_gpu}[output.format](output)
 
     def export_hf(self, output):
         root = output.path == "."
@@ -397,6 +398,17 @@ class Pipeline:
         self.current.detail += ", " + _bytes(sum(
             os.path.getsize(os.path.join(target, f)) for f in os.listdir(target)))
         self.summaries.append(f"onnxruntime-genai ({output.path})")
+
+    def export_gguf(self, output):
+        target = os.path.join(self.stage, output.path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        command = [self.tools["moe-translate"], "--export-gguf", self.mix, "-o", target,
+                   "--export-func=mix"]
+        if output.options.get("type"):
+            command.append(f"--gguf-type={output.options['type']}")
+        self._run_export(command)
+        self.current.detail += ", " + _bytes(os.path.getsize(target))
+        self.summaries.append(f"GGUF ({output.path})")
 
     def _relocated_module(self, source):
         with open(source, encoding="utf-8") as f:
