@@ -165,6 +165,10 @@ Error mlir::moe::weights::writeGGUF(StringRef path, GGUFMetadata metadata,
   if (!llvm::isPowerOf2_64(alignment))
     return makeError(path + ": alignment " + Twine(alignment) +
                      " is not a power of two");
+  // The alignment is the writer's to state, as it lays the data out.
+  if (metadata.contains("general.alignment"))
+    return makeError(path + ": metadata 'general.alignment' is set by the "
+                            "writer's alignment option, not by the caller");
   if (alignment != kDefaultAlignment)
     metadata.addUInt32("general.alignment", options.alignment);
 

@@ -34,6 +34,33 @@ def _permute(weights, heads):
             .swapaxes(1, 2).reshape(weights.shape))
 
 
+def _add_tokenizer(writer, gguf, hf_dir, config):
+    """A byte-level BPE tokenizer.json (moe_testing.bpe_tokenizer) as
+    llama.cpp's converter writes it: tokens by id, merges and special ids
+    (gguf.SpecialVocab); other tokenizers as placeholder tokens t0, t1...
+    (enough for transformers' reading, not for llama.cpp's)."""
+    path = os.path.join(hf_dir, "tokenizer.json")
+    model = None
+    if os.path.exists(path):
+        with open(path) as f:
+            model = json.load(f)
+    if model and model["model"]["type"] == "BPE":
+        tokens = {index: token for token, index in model["model"]["vocab"].items()}
+        special = {t["id"] for t in model.get("added_tokens", []) if t["special"]}
+        for added in model.get("added_tokens", []):
+            tokens[added["id"]] = added["content"]
+        writer.add_tokenizer_model("gpt2")
+        writer.add_tokenizer_pre("gpt-2")
+        writer.add_token_list([tokens[i] for i in range(len(tokens))])
+        writer.add_token_types([3 if i in special else 1 for i in range(len(tokens))])
+        gguf.SpecialVocab(hf_dir, load_merges=True).add_to_gguf(writer)
+        return
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list([f"t{i}" for i in range(config["vocab_size"])])
+    writer.add_bos_token_id(config.get("bos_token_id") or 0)
+    writer.add_eos_token_id(config.get("eos_token_id") or 0)
+
+
 def _f16_bytes(values):
     return np.asarray(values, dtype=np.float32).astype(np.float16).view(np.uint8)
 
@@ -146,10 +173,7 @@ def convert(hf_dir, out, qtype):
     writer.add_head_count_kv(kv_heads)
     writer.add_rope_freq_base(theta)
     writer.add_layer_norm_rms_eps(config["rms_norm_eps"])
-    writer.add_tokenizer_model("gpt2")
-    writer.add_token_list([f"t{i}" for i in range(config["vocab_size"])])
-    writer.add_bos_token_id(config.get("bos_token_id") or 0)
-    writer.add_eos_token_id(config.get("eos_token_id") or 0)
+    _add_tokenizer(writer, gguf, hf_dir, config)
 
     names = {"model.embed_tokens.weight": "token_embd.weight",
              "model.norm.weight": "output_norm.weight",

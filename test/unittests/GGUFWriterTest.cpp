@@ -338,4 +338,15 @@ TEST(GGUFWriterTest, RefusalsNameTheTensorAndLeaveNoFile) {
   }
 }
 
+TEST(GGUFWriterTest, AlignmentIsTheOptionsNotTheCallers) {
+  TempDir dir;
+  std::string path = dir.file("a.gguf");
+  GGUFMetadata metadata;
+  metadata.addUInt32("general.alignment", 64);
+  EXPECT_EQ(errorText(writeGGUF(path, metadata, {})),
+            path + ": metadata 'general.alignment' is set by the writer's "
+                   "alignment option, not by the caller");
+  EXPECT_EQ(dir.list(), std::vector<std::string>{});
+}
+
 } // namespace
