@@ -625,23 +625,7 @@ static bool isValidName(StringRef name) {
          });
 }
 
-static std::string configPathOf(StringRef dir) {
-  SmallString<256> path(dir);
-  llvm::sys::path::append(path, "config.json");
-  return path.str().str();
-}
-
 static bool isGGUF(StringRef path) { return path.ends_with(".gguf"); }
-
-llvm::Expected<DecoderConfig> mlir::moe::readCheckpointConfig(StringRef path) {
-  if (!isGGUF(path))
-    return readDecoderConfig(configPathOf(path));
-  std::unique_ptr<weights::GGUFFile> file;
-  MOE_ASSIGN_OR_RETURN(file, weights::GGUFFile::open(path));
-  llvm::json::Object config;
-  MOE_ASSIGN_OR_RETURN(config, weights::ggufHuggingFaceConfig(*file));
-  return parseDecoderConfig(std::move(config), path);
-}
 
 /// Imports everything, returning the first error.
 static llvm::Error importAll(ModuleOp module, const ImportRequest &request) {

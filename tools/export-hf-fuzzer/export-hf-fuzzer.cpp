@@ -105,13 +105,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     llvm::consumeError(func.takeError());
     return 0;
   }
-  if (failed(hf_export::refuseUnstructuredFeatures(*func)))
+  if (failed(hf_export::refuseUnstructuredFeatures(
+          *func, hf_export::kHuggingFaceTarget)))
     return 0;
   FailureOr<Decoder> decoder = matchDecoder(*func);
   if (failed(decoder))
     return 0;
-  FailureOr<hf_export::LayoutChoice> choice =
-      hf_export::chooseLayout(*decoder, fixture().config);
+  FailureOr<hf_export::LayoutChoice> choice = hf_export::chooseLayout(
+      *decoder, fixture().config, hf_export::kHuggingFaceTarget);
   if (failed(choice))
     return 0;
 

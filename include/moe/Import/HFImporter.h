@@ -3,8 +3,6 @@
 #ifndef MOE_IMPORT_HFIMPORTER_H
 #define MOE_IMPORT_HFIMPORTER_H
 
-#include "moe/Formats/HF/HFConfig.h"
-
 #include "mlir/IR/BuiltinOps.h"
 
 #include <string>
@@ -41,10 +39,6 @@ struct ImportRequest {
 /// expert or adapter that does not fit the base) is reported as an error on
 /// the module naming the file and the field or tensor.
 LogicalResult importHuggingFace(ModuleOp module, const ImportRequest &request);
-
-/// The validated config of a checkpoint: a model directory's config.json,
-/// or the config.json the metadata of a `.gguf` file stands for.
-llvm::Expected<DecoderConfig> readCheckpointConfig(llvm::StringRef path);
 
 } // namespace mlir::moe
 

@@ -17,8 +17,8 @@
 #include "Tokenizer.h"
 
 #include "moe/Analysis/ModelFunctions.h"
+#include "moe/Formats/HF/HFConfig.h"
 #include "moe/Formats/HF/TensorNames.h"
-#include "moe/Import/HFImporter.h"
 #include "moe/Support/ByteSize.h"
 #include "moe/Support/Errors.h"
 #include "moe/Support/Format.h"

@@ -3,9 +3,11 @@
 #include "moe/Formats/HF/HFConfig.h"
 #include "moe/Support/Errors.h"
 #include "moe/Support/StrictJson.h"
+#include "moe/Weights/GGUFModel.h"
 
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Path.h"
 
 using namespace mlir;
 using namespace mlir::moe;
@@ -455,4 +457,17 @@ mlir::moe::findIncompatibility(const DecoderConfig &base,
             stringifyActivation(base.activation))
         .str();
   return std::nullopt;
+}
+
+llvm::Expected<DecoderConfig> mlir::moe::readCheckpointConfig(StringRef path) {
+  if (!path.ends_with(".gguf")) {
+    SmallString<256> configPath(path);
+    llvm::sys::path::append(configPath, "config.json");
+    return readDecoderConfig(configPath);
+  }
+  std::unique_ptr<weights::GGUFFile> file;
+  MOE_ASSIGN_OR_RETURN(file, weights::GGUFFile::open(path));
+  llvm::json::Object config;
+  MOE_ASSIGN_OR_RETURN(config, weights::ggufHuggingFaceConfig(*file));
+  return parseDecoderConfig(std::move(config), path);
 }

@@ -74,6 +74,10 @@ struct DecoderConfig {
 /// activation or rope scaling, or inconsistent head counts.
 llvm::Expected<DecoderConfig> readDecoderConfig(llvm::StringRef configPath);
 
+/// The validated config of a checkpoint: a model directory's config.json,
+/// or the config.json the metadata of a `.gguf` file stands for.
+llvm::Expected<DecoderConfig> readCheckpointConfig(llvm::StringRef path);
+
 /// Parses an already loaded config; `source` names it in errors.
 llvm::Expected<DecoderConfig> parseDecoderConfig(llvm::json::Object config,
                                                  llvm::StringRef source);
