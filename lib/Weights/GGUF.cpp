@@ -28,8 +28,6 @@ using llvm::Expected;
 using llvm::StringRef;
 using llvm::Twine;
 
-static constexpr uint32_t kMaxDims = 4;
-static constexpr uint64_t kDefaultAlignment = 32;
 /// Largest key and tensor name (ggml's GGML_MAX_NAME is 64; keys are short).
 static constexpr uint64_t kMaxNameSize = 65535;
 
@@ -299,7 +297,7 @@ Error GGUFFile::parseHeader(uint64_t fileSize) {
     values[key] = std::move(value);
   }
 
-  uint64_t alignment = kDefaultAlignment;
+  uint64_t alignment = kDefaultGGUFAlignment;
   if (const GGUFValue *value = find("general.alignment")) {
     if (value->type != GGUFValue::UInt32 || value->integer == 0 ||
         !llvm::isPowerOf2_64(value->integer))
@@ -321,9 +319,9 @@ Error GGUFFile::parseHeader(uint64_t fileSize) {
       return fail("duplicate name");
     uint32_t rank;
     MOE_ASSIGN_OR_RETURN(rank, cursor.value<uint32_t>(what + " rank"));
-    if (rank == 0 || rank > kMaxDims)
+    if (rank == 0 || rank > kMaxGGUFDims)
       return fail("has " + Twine(rank) + " dimensions (1 to " +
-                  Twine(kMaxDims) + " are allowed)");
+                  Twine(kMaxGGUFDims) + " are allowed)");
     uint64_t elements = 1;
     for (uint32_t d = 0; d < rank; ++d) {
       uint64_t dim;

@@ -28,8 +28,6 @@ using llvm::Twine;
 
 /// ggml's GGML_MAX_NAME, the terminating zero included.
 static constexpr size_t kMaxTensorName = 64;
-static constexpr uint32_t kMaxDims = 4;
-static constexpr uint32_t kDefaultAlignment = 32;
 
 template <typename T> static void appendLE(std::string &out, T value) {
   char bytes[sizeof(T)];
@@ -134,9 +132,9 @@ static Error validateTensors(StringRef path,
                        Twine(kMaxTensorName - 1) + " bytes");
     if (!names.insert(tensor.name).second)
       return makeError(prefix + "given twice");
-    if (tensor.dims.empty() || tensor.dims.size() > kMaxDims)
+    if (tensor.dims.empty() || tensor.dims.size() > kMaxGGUFDims)
       return makeError(prefix + "has " + Twine(tensor.dims.size()) +
-                       " dimensions (1 to " + Twine(kMaxDims) +
+                       " dimensions (1 to " + Twine(kMaxGGUFDims) +
                        " are allowed)");
     for (int64_t dim : tensor.dims)
       if (dim <= 0)
@@ -169,7 +167,7 @@ Error mlir::moe::weights::writeGGUF(StringRef path, GGUFMetadata metadata,
   if (metadata.contains("general.alignment"))
     return makeError(path + ": metadata 'general.alignment' is set by the "
                             "writer's alignment option, not by the caller");
-  if (alignment != kDefaultAlignment)
+  if (alignment != kDefaultGGUFAlignment)
     metadata.addUInt32("general.alignment", options.alignment);
 
   std::string header = "GGUF";
@@ -207,7 +205,7 @@ Error mlir::moe::weights::writeGGUF(StringRef path, GGUFMetadata metadata,
   out << header;
 
   uint64_t done = 0;
-  static const char zeros[kDefaultAlignment * 8] = {};
+  static const char zeros[kDefaultGGUFAlignment * 8] = {};
   for (auto [tensor, size] : llvm::zip_equal(tensors, sizes)) {
     std::string prefix =
         (path + ": tensor " + quoted(tensor.name) + ": ").str();

@@ -107,6 +107,11 @@ struct GGUFTensorInfo {
   uint64_t numElements() const;
 };
 
+/// ggml's limit on a tensor's dimensions, and the alignment of the data
+/// when `general.alignment` does not say.
+constexpr uint32_t kMaxGGUFDims = 4;
+constexpr uint32_t kDefaultGGUFAlignment = 32;
+
 /// The largest metadata string (chat templates are a few kilobytes).
 constexpr uint64_t kMaxGGUFStringSize = uint64_t(16) << 20;
 

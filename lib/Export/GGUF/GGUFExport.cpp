@@ -183,28 +183,12 @@ static std::vector<PlannedTensor> planTensors(const UniformShape &shape,
     plan.add(blockName(index, "attn_output"), layer.output);
     plan.add(blockName(index, "ffn_norm"), layer.postAttentionNorm);
 
-    // The experts as (weight, expert) pairs: the routed ones, or copies of
-    // a dense FFN under a zero router.
-    using Slice = std::pair<Value, std::optional<int64_t>>;
-    SmallVector<Slice> gates, ups, downs;
-    Value router;
-    if (layer.routed) {
-      router = layer.routed->router;
-      for (int64_t e = 0; e < experts; ++e) {
-        gates.push_back({layer.routed->gate, e});
-        ups.push_back({layer.routed->up, e});
-        downs.push_back({layer.routed->down, e});
-      }
-    } else {
-      gates.assign(experts, {layer.dense->gate, std::nullopt});
-      ups.assign(experts, {layer.dense->up, std::nullopt});
-      downs.assign(experts, {layer.dense->down, std::nullopt});
-    }
-    plan.addRouter(blockName(index, "ffn_gate_inp"), router, experts,
+    ExpertSlices slices = expertSlices(layer, experts, /*copyDense=*/true);
+    plan.addRouter(blockName(index, "ffn_gate_inp"), slices.router, experts,
                    shape.hidden);
-    plan.addStacked(blockName(index, "ffn_gate_exps"), gates);
-    plan.addStacked(blockName(index, "ffn_down_exps"), downs);
-    plan.addStacked(blockName(index, "ffn_up_exps"), ups);
+    plan.addStacked(blockName(index, "ffn_gate_exps"), slices.gates);
+    plan.addStacked(blockName(index, "ffn_down_exps"), slices.downs);
+    plan.addStacked(blockName(index, "ffn_up_exps"), slices.ups);
   }
   plan.add("output_norm.weight", decoder.finalNorm);
   if (!decoder.tiedEmbeddings())

@@ -448,3 +448,21 @@ FailureOr<LayoutChoice> hf_export::chooseLayout(Decoder &decoder,
             << shape->numExperts - 1 << " extra copies of this FFN)";
   return LayoutChoice{*layout, std::move(*shape)};
 }
+
+ExpertSlices hf_export::expertSlices(const DecoderLayer &layer,
+                                     int64_t numExperts, bool copyDense) {
+  ExpertSlices slices;
+  if (layer.routed) {
+    slices.router = layer.routed->router;
+    for (int64_t e = 0; e < numExperts; ++e) {
+      slices.gates.push_back({layer.routed->gate, e});
+      slices.ups.push_back({layer.routed->up, e});
+      slices.downs.push_back({layer.routed->down, e});
+    }
+  } else if (copyDense) {
+    slices.gates.assign(numExperts, {layer.dense->gate, std::nullopt});
+    slices.ups.assign(numExperts, {layer.dense->up, std::nullopt});
+    slices.downs.assign(numExperts, {layer.dense->down, std::nullopt});
+  }
+  return slices;
+}

@@ -85,6 +85,18 @@ FailureOr<LayoutChoice> chooseLayout(Decoder &decoder,
                                      const DecoderConfig &base,
                                      const ExportTarget &target);
 
+/// The experts of a decoder layer, per projection, as (weight, expert)
+/// slices: the routed experts, or `numExperts` copies of a dense layer's
+/// FFN when `copyDense` (layouts without dense layers write them under a
+/// zero router, which is exact); the router, null for a dense layer.
+struct ExpertSlices {
+  using Slice = std::pair<Value, std::optional<int64_t>>;
+  Value router;
+  SmallVector<Slice> gates, ups, downs;
+};
+ExpertSlices expertSlices(const DecoderLayer &layer, int64_t numExperts,
+                          bool copyDense);
+
 /// The config.json of the export (Config.cpp): the base's token, position
 /// and rotary fields, and the layout's sizes, experts and multipliers.
 llvm::json::Object buildConfig(const LayoutChoice &choice,

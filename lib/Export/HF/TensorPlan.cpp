@@ -119,23 +119,12 @@ static std::vector<PlannedTensor> planTensors(const LayoutChoice &choice,
     plan.add(hf::weightKey(hf::postAttentionNormModule(layer.index)),
              layer.postAttentionNorm);
 
-    // The experts of the layer as (weight, expert) pairs: the routed ones,
-    // or copies of the dense FFN where the layout has no dense layers.
-    using Slice = std::pair<Value, std::optional<int64_t>>;
-    SmallVector<Slice> gates, ups, downs;
-    Value router;
-    if (layer.routed) {
-      router = layer.routed->router;
-      for (int64_t e = 0; e < experts; ++e) {
-        gates.push_back({layer.routed->gate, e});
-        ups.push_back({layer.routed->up, e});
-        downs.push_back({layer.routed->down, e});
-      }
-    } else if (layout != Layout::Qwen2Moe) {
-      gates.assign(experts, {layer.dense->gate, std::nullopt});
-      ups.assign(experts, {layer.dense->up, std::nullopt});
-      downs.assign(experts, {layer.dense->down, std::nullopt});
-    }
+    ExpertSlices slices =
+        expertSlices(layer, experts, /*copyDense=*/layout != Layout::Qwen2Moe);
+    Value router = slices.router;
+    using Slice = ExpertSlices::Slice;
+    SmallVector<Slice> &gates = slices.gates, &ups = slices.ups,
+                       &downs = slices.downs;
     auto addRouter = [&](const std::string &name) {
       if (router)
         plan.add(name, router);
