@@ -239,9 +239,10 @@ static llvm::Error writeTensor(WeightEvaluator &evaluator,
                               elements / layout.elements);
       out.write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
     }
-    // Computed weights are not needed by the next part.
-    evaluator.clearValues();
   }
+  // A computed weight serves every part (expert) of the tensor, and no
+  // other tensor.
+  evaluator.clearValues();
   return llvm::Error::success();
 }
 
