@@ -1,6 +1,6 @@
 """Gives a fixture a byte-level BPE tokenizer that llama.cpp implements.
 
-    python -m moe_testing.bpe_tokenizer MODEL_DIR
+    python -m moe_testing.bpe_tokenizer MODEL_DIR [--tokens N]
 
 The fixtures' own tokenizer is word-level (moe_fixtures.tokenizer), which
 llama.cpp has no counterpart for, so the GGUF export refuses to convert it.
@@ -8,6 +8,11 @@ This replaces tokenizer.json and tokenizer_config.json of MODEL_DIR with a
 GPT-2 style byte-level BPE (ByteLevel pre-tokenizer with its regex, `<s>`
 prepended) trained on a few sentences and the fixture words to exactly the
 model's vocab_size tokens: `<unk>` = 0, `<s>` = 1, `</s>` = 2 as before.
+
+The corpus gives a few hundred tokens at most. For a larger vocab_size (the
+synthetic models of moe_testing.synthetic_model), `--tokens N` trains N
+tokens instead and leaves ids N to vocab_size - 1 unnamed: the GGUF export
+pads them with unused `[PAD<id>]` tokens, as llama.cpp's converter does.
 """
 
 import argparse
@@ -38,7 +43,7 @@ def build(vocab_size):
     tokenizer.train_from_iterator(CORPUS, trainer)
     if tokenizer.get_vocab_size() != vocab_size:
         raise SystemExit(f"trained {tokenizer.get_vocab_size()} tokens, not "
-                         f"{vocab_size}: give the corpus more text")
+                         f"{vocab_size}: give the corpus more text (or train fewer, --tokens)")
     tokenizer.post_processor = processors.TemplateProcessing(
         single="<s> $A", pair="<s> $A $B:1", special_tokens=[("<s>", 1)])
     return PreTrainedTokenizerFast(
@@ -49,11 +54,19 @@ def build(vocab_size):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model_dir", type=Path)
+    parser.add_argument("--tokens", type=int, metavar="N",
+                        help="train N tokens, at most vocab_size "
+                        "(default: vocab_size); the ids above stay unnamed")
     args = parser.parse_args()
     config = json.loads((args.model_dir / "config.json").read_text())
+    vocab_size = config["vocab_size"]
+    tokens = vocab_size if args.tokens is None else args.tokens
+    if not len(SPECIALS) < tokens <= vocab_size:
+        parser.error(f"--tokens {tokens}: not between {len(SPECIALS) + 1} and "
+                     f"vocab_size {vocab_size}")
     for name in ("tokenizer.json", "tokenizer_config.json"):
         (args.model_dir / name).unlink(missing_ok=True)
-    build(config["vocab_size"]).save_pretrained(args.model_dir)
+    build(tokens).save_pretrained(args.model_dir)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,13 @@
 
     python -m moe_testing.fault_injection --work DIR [--seed 13] [--points 5] \\
         --hf NEW.mlir OLD.mlir --onnx NEW.mlir OLD.mlir \\
-        --decompose MODULE.mlir a,b
+        --gguf NEW.mlir OLD.mlir --decompose MODULE.mlir a,b
 
-For each export (`moe-translate --export-hf`, `--export-onnx`, the factor
-files of `moe-opt --moe-decompose-experts`), NEW.mlir is exported over the
-export of OLD.mlir (or over nothing), and every run is compared, file list
-and SHA-256 of every file, with uninterrupted reference runs:
+For each export (`moe-translate --export-hf`, `--export-onnx`,
+`--export-gguf`, the factor files of `moe-opt --moe-decompose-experts`),
+NEW.mlir is exported over the export of OLD.mlir (or over nothing), and
+every run is compared, file list and SHA-256 of every file, with
+uninterrupted reference runs:
 
 - kill: SIGKILL, SIGTERM and SIGINT at seeded random points spread over the
   measured duration of the export (one very early, one near the end, one as
@@ -19,7 +20,8 @@ and SHA-256 of every file, with uninterrupted reference runs:
 - full file system (a tmpfs with no room, or room for half the output) and
   read-only file system (a tmpfs remounted ro): a non-zero exit with a
   message that names the destination, the old content kept, nothing staged;
-- symbolic links at the destination and at its parent directory;
+- symbolic links at the destination (refused, or with --force the link
+  itself replaced and its target kept) and at its parent directory;
 - a destination created while the export runs (the export is stopped with
   SIGSTOP once its staging directory exists).
 
@@ -58,7 +60,7 @@ class Failure(Exception):
 
 
 # ---------------------------------------------------------------------------
-# The three exports: where each writes and how it is run.
+# The exports: where each writes and how it is run.
 
 class Export:
     """`dest(root)` is the path given to the tool; `command(root, variant,
@@ -96,6 +98,16 @@ def _onnx(new, old):
             args.append("--onnx-moe=fused")  # another model file than new's
         return args + (["--force"] if force else [])
     return Export("onnx", "model.onnx", command, extra=("model.onnx.data",))
+
+
+def _gguf(new, old):
+    def command(dest, variant, force):
+        args = [_tool("moe-translate"), "--export-gguf", new if variant == "new" else old,
+                "-o", dest]
+        if variant == "old":
+            args.append("--gguf-type=f16")  # another size than new's
+        return args + (["--force"] if force else [])
+    return Export("gguf", "model.gguf", command)
 
 
 def _decompose(module, experts):
@@ -553,11 +565,12 @@ class Harness:
             expected = with_dest(before, self.export.entries, self.after["old"])
             expect_state(root, {"the link replaced": expected}, "factor file a link")
             n += 1
-        elif self.export.name == "hf":
+        elif self.export.name in ("hf", "gguf"):
             for force in (False, True):
                 root = self.fresh("old")
-                os.rename(self.export.dest(root), os.path.join(root, "real"))
-                os.symlink("real", self.export.dest(root))
+                real = "real-" + self.export.dest_name
+                os.rename(self.export.dest(root), os.path.join(root, real))
+                os.symlink(real, self.export.dest(root))
                 before = snapshot(root)
                 what = "destination a link" + (" with --force" if force else "")
                 r = run(self.export.command(root, "new", force), self.log(root))
@@ -570,6 +583,21 @@ class Harness:
                     check_clear_failure(r, what, [self.export.dest(root)],
                                         ["--force replaces it"])
                     expect_state(root, {"unchanged": before}, what)
+                n += 1
+            if self.export.name == "gguf":
+                # A link to a directory is a link too: replaced, the
+                # directory and what is in it kept.
+                root = self.fresh("empty")
+                os.makedirs(os.path.join(root, "real-dir"))
+                _write(os.path.join(root, "real-dir", "model.gguf"))
+                os.symlink("real-dir", self.export.dest(root))
+                before = snapshot(root)
+                what = "destination a link to a directory with --force"
+                r = run(self.export.command(root, "new", True), self.log(root))
+                if r.returncode != 0:
+                    raise Failure(f"{what}: the export failed:\n{r.output}")
+                expected = with_dest(before, self.export.entries, self.after["empty"])
+                expect_state(root, {"the link replaced": expected}, what)
                 n += 1
         else:
             for linked in ("model.onnx", "model.onnx.data"):
@@ -633,17 +661,20 @@ class Harness:
                 raise Failure(f"factor file created meanwhile: the export failed:\n{r.output}")
             expect_state(root, {"new": self.after["empty"]}, "factor file created meanwhile")
             return 1, "the factor file replaced whole"
+        exists = "exists (--force replaces it)"
         intruders = {
             "hf": [("a directory", lambda root: (os.mkdir(dest(root)), _write(
-                os.path.join(dest(root), "intruder.txt")))),
-                   ("an empty directory", lambda root: os.mkdir(dest(root)))],
-            "onnx": [("the model file", lambda root: _write(dest(root))),
-                     ("the data file", lambda root: _write(dest(root) + ".data"))],
+                os.path.join(dest(root), "intruder.txt"))), exists),
+                   ("an empty directory", lambda root: os.mkdir(dest(root)), exists)],
+            "onnx": [("the model file", lambda root: _write(dest(root)), exists),
+                     ("the data file", lambda root: _write(dest(root) + ".data"), exists)],
+            "gguf": [("the model file", lambda root: _write(dest(root)), exists),
+                     ("a directory", lambda root: os.mkdir(dest(root)), "is a directory")],
         }[self.export.name]
-        for label, intrude in intruders:
+        for label, intrude, reason in intruders:
             what = f"{label} created meanwhile"
             root, r, before = self._racing(what, intrude)
-            check_clear_failure(r, what, [dest(root)], ["exists (--force replaces it)"])
+            check_clear_failure(r, what, [dest(root)], [reason])
             expect_state(root, {"unchanged": before}, what)
             n += 1
         return n, "never replaced without --force"
@@ -684,6 +715,7 @@ def main(argv=None):
                         help="kill points per signal and export (at least 3)")
     parser.add_argument("--hf", nargs=2, metavar=("NEW", "OLD"))
     parser.add_argument("--onnx", nargs=2, metavar=("NEW", "OLD"))
+    parser.add_argument("--gguf", nargs=2, metavar=("NEW", "OLD"))
     parser.add_argument("--decompose", nargs=2, metavar=("MODULE", "EXPERTS"))
     args = parser.parse_args(argv)
     if args.points < 3:
@@ -696,10 +728,12 @@ def main(argv=None):
         exports.append(_hf(*args.hf))
     if args.onnx:
         exports.append(_onnx(*args.onnx))
+    if args.gguf:
+        exports.append(_gguf(*args.gguf))
     if args.decompose:
         exports.append(_decompose(*args.decompose))
     if not exports:
-        parser.error("nothing to test: give --hf, --onnx or --decompose")
+        parser.error("nothing to test: give --hf, --onnx, --gguf or --decompose")
 
     total = failed = 0
     for export in exports:
