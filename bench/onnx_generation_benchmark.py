@@ -178,9 +178,10 @@ def snapshot_tools(work):
     os.environ["MOE_BIN"] = str(target)
 
 
-def export_onnx(run, mix):
-    """Every encoding and precision, KV-cache form; made again when
-    moe-translate changed since (its sha256 is kept beside them)."""
+def export_onnx(run, mix, wanted=None):
+    """Every encoding and precision (or the (encoding, precision) pairs in
+    `wanted`), KV-cache form; made again when moe-translate changed since
+    (its sha256 is kept beside them)."""
     directory = mix.work / "onnx"
     directory.mkdir(exist_ok=True)
     stamp = directory / "moe-translate.sha256"
@@ -188,16 +189,15 @@ def export_onnx(run, mix):
     fresh = stamp.exists() and stamp.read_text().strip() == tool
     if not fresh:   # the perplexities were of the old exports
         (mix.work / "eval" / "precisions.json").unlink(missing_ok=True)
-    for encoding in ENCODINGS:
-        for precision in PRECISIONS:
-            path = directory / f"kv.{encoding}.{precision}.onnx"
-            if not fresh or not path.exists():
-                weights, _, activations = precision.partition("-")
-                run("moe-translate", "--export-onnx", mix.mlir, "--onnx-form=kv-cache",
-                    f"--onnx-moe={encoding}", f"--onnx-weights={weights}",
-                    *(["--onnx-int8-activations"] if activations else []), "--force",
-                    "-o", path)
-            mix.onnx[(encoding, precision)] = path
+    for encoding, precision in wanted or [(e, p) for e in ENCODINGS for p in PRECISIONS]:
+        path = directory / f"kv.{encoding}.{precision}.onnx"
+        if not fresh or not path.exists():
+            weights, _, activations = precision.partition("-")
+            run("moe-translate", "--export-onnx", mix.mlir, "--onnx-form=kv-cache",
+                f"--onnx-moe={encoding}", f"--onnx-weights={weights}",
+                *(["--onnx-int8-activations"] if activations else []), "--force",
+                "-o", path)
+        mix.onnx[(encoding, precision)] = path
     stamp.write_text(tool + "\n")
 
 
@@ -327,12 +327,14 @@ def generator(kind, model_path, prompt, steps, threads):
     return lambda: run_onnx(session, layers, prompt, steps)
 
 
-def worker(args):
-    """One timed process: load, warm up, --repeats generations; JSON out."""
+def worker(args, make=None):
+    """One timed process: load, warm up, --repeats generations; JSON out.
+    `make` (default: generator) loads the model (kind, path, prompt, steps,
+    threads)."""
     import numpy as np
     prompt = np.load(args.prompt_file)
     started = time.perf_counter()
-    generate = generator(args.worker, args.model, prompt, args.steps, args.threads)
+    generate = (make or generator)(args.worker, args.model, prompt, args.steps, args.threads)
     loaded = time.perf_counter() - started
     generate()
     runs = [generate() for _ in range(args.repeats)]
@@ -344,13 +346,15 @@ def worker(args):
                    "decode_s": [r[1] for r in runs], "tokens": tokens}, f)
 
 
-def measure(variant, model, prompt_file, args, scratch):
-    """Runs one worker under /usr/bin/time -v; its JSON plus peak RSS (KiB)."""
+def measure(variant, model, prompt_file, args, scratch, script=__file__, kind=None):
+    """Runs one worker of `script` (`--worker kind`, default: transformers or
+    onnx by the variant's name) under /usr/bin/time -v; its JSON plus peak
+    RSS (KiB)."""
     from gnu_time import read_gnu_time
     timing, result = scratch / "time.txt", scratch / "result.json"
     command = ["nice", "-n", str(args.nice)] if args.nice else []
-    command += ["/usr/bin/time", "-v", "-o", str(timing), sys.executable, __file__,
-               "--worker", "transformers" if variant == "transformers" else "onnx",
+    command += ["/usr/bin/time", "-v", "-o", str(timing), sys.executable, str(script),
+               "--worker", kind or ("transformers" if variant == "transformers" else "onnx"),
                "--model", str(model), "--prompt-file", str(prompt_file),
                "--steps", str(args.steps), "--repeats", str(args.repeats),
                "--threads", str(args.threads), "--result", str(result)]
@@ -365,14 +369,15 @@ def measure(variant, model, prompt_file, args, scratch):
 
 
 def model_bytes(variant, path):
-    """Bytes of the files a variant loads: model + external data."""
+    """Bytes of the files a variant loads: model + external data (if any)."""
     path = pathlib.Path(path)
     if variant == "transformers":
         return sum(p.stat().st_size for p in path.glob("*.safetensors"))
     if variant == "optimum":
         return sum(p.stat().st_size for p in path.parent.iterdir()
                    if p.name.startswith("model.onnx"))
-    return path.stat().st_size + pathlib.Path(str(path) + ".data").stat().st_size
+    return sum(p.stat().st_size for p in (path, pathlib.Path(str(path) + ".data"))
+               if p.exists())
 
 
 def timed_variants(mix):
