@@ -1,8 +1,9 @@
-//===- GGUFQuants.cpp - ggml tensor types and their dequantisation --------===//
+//===- GGUFQuants.cpp - ggml tensor types, their (de)quantisation ---------===//
 //
 // Block layouts of ggml (ggml-common.h) and the arithmetic of its
 // dequantize_row_* functions, in the same order of float operations, so that
-// values match llama.cpp's and the gguf package's.
+// values match llama.cpp's and the gguf package's; and the writer's
+// encodings (float conversions, Q8_0 as ggml's reference quantiser).
 //
 //===----------------------------------------------------------------------===//
 
