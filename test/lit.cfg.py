@@ -33,7 +33,7 @@ llvm_config.add_tool_substitutions(
     ["moe-opt", "moe-translate", "moe-run", "mlir-runner", "mlir-translate",
      "safetensors-header-fuzzer", "hf-config-fuzzer", "adapter-config-fuzzer",
      "safetensors-index-fuzzer", "export-hf-fuzzer", "export-onnx-fuzzer",
-     "gguf-header-fuzzer"],
+     "export-gguf-fuzzer", "gguf-header-fuzzer"],
     [config.moe_tools_dir, config.llvm_tools_dir])
 config.substitutions.append(("%moe_src", config.moe_src_root))
 config.substitutions.append(("%moe_obj", config.moe_obj_root))
