@@ -342,32 +342,10 @@ def timing(mix, variants, args):
 
 def timing_in_process(mix, variants, args):
     """--in-process: the ONNX benchmark's alternation, llama.cpp included."""
-    variants = dict(variants)
-    reference = onnx_bench.generator("transformers", variants.pop("transformers"),
-                                     mix.prompt, args.steps, args.threads)()[2]
-    names = list(variants)
-    generate, samples = {}, {}
-    for name in names:
-        started = time.perf_counter()
-        generate[name] = generator(worker_kind(name), variants[name], mix.prompt, args.steps,
-                                   args.threads)
-        samples[name] = [{"load_s": time.perf_counter() - started, "prefill_s": [],
-                          "decode_s": [], "tokens": None, "peak_rss_kib": None}]
-        generate[name]()   # warm-up
-    loads = []
-    for round_index in range(args.rounds * args.repeats):
-        shift = round_index % len(names)
-        loads.append(os.getloadavg()[0])
-        for name in names[shift:] + names[:shift]:
-            prefill, decode, tokens = generate[name]()
-            sample = samples[name][0]
-            sample["prefill_s"].append(prefill)
-            sample["decode_s"].append(decode)
-            sample["tokens"] = tokens
-        log(f"in-process round {round_index + 1}/{args.rounds * args.repeats}, "
-            f"load {os.getloadavg()[0]:.2f}")
-    loads.append(os.getloadavg()[0])
-    return onnx_bench.summarise(variants, samples, loads, args, reference)
+    return onnx_bench.timing_in_process(
+        mix, args, variants,
+        lambda name, path: generator(worker_kind(name), path, mix.prompt, args.steps,
+                                     args.threads))
 
 
 def ratios(measured):

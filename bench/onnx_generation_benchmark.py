@@ -416,23 +416,27 @@ def timing(mix, args):
     return summarise(variants, samples, loads, args)
 
 
-def timing_in_process(mix, args):
+def timing_in_process(mix, args, variants=None, make_generator=None):
     """--in-process: every variant loaded in this one process, then
     --rounds x --repeats rounds of one generation each, order rotated: the
     variants alternate every few seconds, so that a load that comes and
     goes falls on all alike. No peak RSS (one process holds them all), and
     no transformers: torch's OpenMP threads spin after each call and would
     slow the ONNX Runtime run after them; it generates once, untimed, for
-    the reference tokens."""
-    variants = timed_variants(mix)
+    the reference tokens. `variants` (name -> path, transformers included)
+    and `make_generator(name, path)` default to this benchmark's ONNX
+    exports and runner."""
+    variants = dict(variants or timed_variants(mix))
+    if make_generator is None:
+        def make_generator(name, path):
+            return generator("onnx", path, mix.prompt, args.steps, args.threads)
     reference = generator("transformers", variants.pop("transformers"), mix.prompt,
                           args.steps, args.threads)()[2]
     names = list(variants)
     generate, samples = {}, {}
     for name in names:
         started = time.perf_counter()
-        generate[name] = generator("onnx", variants[name], mix.prompt, args.steps,
-                                   args.threads)
+        generate[name] = make_generator(name, variants[name])
         samples[name] = [{"load_s": time.perf_counter() - started, "prefill_s": [],
                           "decode_s": [], "tokens": None, "peak_rss_kib": None}]
         generate[name]()   # warm-up
