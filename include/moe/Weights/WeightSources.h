@@ -77,9 +77,9 @@ baseCheckpointOf(func::FuncOp func, const WeightSourceOptions &options);
 llvm::Expected<BaseCheckpoint>
 huggingFaceBaseOf(func::FuncOp func, const WeightSourceOptions &options);
 
-/// Refuses `destination`, a directory an export would replace, when it holds
-/// a checkpoint that `module` reads (the export would delete it once
-/// written).
+/// Refuses `destination`, a directory or file an export would replace, when
+/// it holds or is a checkpoint that `module` reads (the export would delete
+/// it once written).
 llvm::Error refuseReplacingSource(ModuleOp module, llvm::StringRef destination,
                                   const WeightSourceOptions &options);
 

@@ -114,7 +114,7 @@ mlir::moe::refuseReplacingSource(ModuleOp module, StringRef destination,
     if (source == target || StringRef(source).starts_with((target + "/").str()))
       return makeError(destination + ": holds the checkpoint of scope '" +
                        scope.getSymName() +
-                       "', which the export reads; choose another directory");
+                       "', which the export reads; choose another destination");
   }
   return llvm::Error::success();
 }
