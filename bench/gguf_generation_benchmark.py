@@ -355,10 +355,7 @@ def ratios(measured):
     rows = measured["variants"]
 
     def ratio(a, b):
-        return {"decode_median": rows[a]["decode_tok_s"]["median"] / rows[b]["decode_tok_s"]["median"],
-                "decode_best": rows[a]["decode_tok_s"]["max"] / rows[b]["decode_tok_s"]["max"],
-                "prefill_median": rows[b]["prefill_ms"]["median"] / rows[a]["prefill_ms"]["median"],
-                "prefill_min": rows[b]["prefill_ms"]["min"] / rows[a]["prefill_ms"]["min"]}
+        return onnx_bench.speed_ratio(rows, a, b)
     out = {}
     for variant in rows:
         if not variant.startswith("llama.cpp"):

@@ -569,15 +569,21 @@ def table(name, measured, steps):
     return lines
 
 
+def speed_ratio(rows, a, b):
+    """Variant a against variant b: decode throughput and prefill speed,
+    ratios of medians and of bests."""
+    return {"decode_median": rows[a]["decode_tok_s"]["median"] / rows[b]["decode_tok_s"]["median"],
+            "decode_best": rows[a]["decode_tok_s"]["max"] / rows[b]["decode_tok_s"]["max"],
+            "prefill_median": rows[b]["prefill_ms"]["median"] / rows[a]["prefill_ms"]["median"],
+            "prefill_min": rows[b]["prefill_ms"]["min"] / rows[a]["prefill_ms"]["min"]}
+
+
 def ratios(measured):
     """Decode throughput and prefill speed ratios, of medians and of bests."""
     rows = measured["variants"]
 
     def ratio(a, b):
-        return {"decode_median": rows[a]["decode_tok_s"]["median"] / rows[b]["decode_tok_s"]["median"],
-                "decode_best": rows[a]["decode_tok_s"]["max"] / rows[b]["decode_tok_s"]["max"],
-                "prefill_median": rows[b]["prefill_ms"]["median"] / rows[a]["prefill_ms"]["median"],
-                "prefill_min": rows[b]["prefill_ms"]["min"] / rows[a]["prefill_ms"]["min"]}
+        return speed_ratio(rows, a, b)
     out = {}
     for variant in rows:
         if not variant.startswith("ours"):
