@@ -151,7 +151,8 @@ const std::string &GraphBuilder::constant(int32_t dataType,
     for (size_t i = 0; i < count; ++i) {
       int64_t value;
       std::memcpy(&value, bytes.data() + 8 * i, 8);
-      base += "_" + (value < 0 ? "m" + std::to_string(-value)
+      // The magnitude as unsigned: INT64_MIN has no int64 negation.
+      base += "_" + (value < 0 ? "m" + std::to_string(0 - uint64_t(value))
                                : std::to_string(value));
     }
   }
