@@ -315,29 +315,9 @@ def timed_variants(mix, ggufs, onnx, q8_0_default_works):
 
 
 def timing(mix, variants, args):
-    """Each variant in processes of its own, --rounds rounds, order rotated."""
-    import numpy as np
-    scratch = mix.work / "timing"
-    scratch.mkdir(exist_ok=True)
-    prompt_file = scratch / "prompt.npy"
-    np.save(prompt_file, mix.prompt)
-    names = list(variants)
-    samples = {name: [] for name in names}
-    loads = []
-    for round_index in range(args.rounds):
-        shift = round_index % len(names)
-        loads.append(os.getloadavg()[0])
-        for name in names[shift:] + names[:shift]:
-            samples[name].append(onnx_bench.measure(
-                name, variants[name], prompt_file, args, scratch, script=__file__,
-                kind=worker_kind(name)))
-            last = samples[name][-1]
-            log(f"round {round_index + 1}/{args.rounds} {name}: prefill "
-                f"{1e3 * min(last['prefill_s']):.1f} ms, decode "
-                f"{args.steps / min(last['decode_s']):.1f} tok/s, "
-                f"{last['peak_rss_kib'] / 1024:.0f} MiB, load {os.getloadavg()[0]:.2f}")
-    loads.append(os.getloadavg()[0])
-    return onnx_bench.summarise(variants, samples, loads, args)
+    """Each variant in processes of its own, --rounds rounds, order rotated:
+    the ONNX benchmark's, with this script's workers (llama.cpp included)."""
+    return onnx_bench.timing(mix, args, variants, script=__file__, kind_of=worker_kind)
 
 
 def timing_in_process(mix, variants, args):

@@ -389,10 +389,12 @@ def timed_variants(mix):
     return variants
 
 
-def timing(mix, args):
-    """Each variant in processes of its own, --rounds rounds."""
+def timing(mix, args, variants=None, script=__file__, kind_of=None):
+    """Each variant in processes of its own, --rounds rounds, order rotated.
+    `variants` (name -> path) and the workers (`script --worker
+    kind_of(name)`) default to this benchmark's exports and workers."""
     import numpy as np
-    variants = timed_variants(mix)
+    variants = variants or timed_variants(mix)
     scratch = mix.work / "timing"
     scratch.mkdir(exist_ok=True)
     prompt_file = scratch / "prompt.npy"
@@ -402,16 +404,16 @@ def timing(mix, args):
     loads = []
     for round_index in range(args.rounds):
         shift = round_index % len(names)
-        order = names[shift:] + names[:shift]
         loads.append(os.getloadavg()[0])
-        for name in order:
-            kind = "transformers" if name == "transformers" else name
-            samples[name].append(measure(kind, variants[name], prompt_file, args, scratch))
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(measure(
+                name, variants[name], prompt_file, args, scratch, script=script,
+                kind=kind_of(name) if kind_of else None))
             last = samples[name][-1]
             log(f"{mix.name} round {round_index + 1}/{args.rounds} {name}: prefill "
                 f"{1e3 * min(last['prefill_s']):.1f} ms, decode "
-                f"{args.steps / min(last['decode_s']):.1f} tok/s, load "
-                f"{os.getloadavg()[0]:.2f}")
+                f"{args.steps / min(last['decode_s']):.1f} tok/s, "
+                f"{last['peak_rss_kib'] / 1024:.0f} MiB, load {os.getloadavg()[0]:.2f}")
     loads.append(os.getloadavg()[0])
     return summarise(variants, samples, loads, args)
 
