@@ -77,45 +77,17 @@ static constexpr llvm::StringLiteral kTokenizerConfigJson = R"({
   "add_bos_token": true, "add_eos_token": false
 })";
 
-namespace {
-/// A scratch directory of this fuzzer process, removed at exit: `base`, the
-/// checkpoint every scope is bound to, and `out`, made afresh for each
-/// export.
-struct Fixture {
-  llvm::SmallString<128> dir;
-  std::string base, out;
-
-  Fixture();
-  ~Fixture() { llvm::sys::fs::remove_directories(dir); }
-};
-} // namespace
-
-Fixture::Fixture() {
-  dir = makeScratchDirectory("export-gguf-fuzz");
-  base = joinPath(dir, "base");
-  out = joinPath(dir, "out");
-  makeDirectoryOrAbort(base);
-  writeTinyLlama(base, /*layers=*/1);
-  writeFileOrAbort(joinPath(base, "tokenizer.json"), kTokenizerJson);
-  writeFileOrAbort(joinPath(base, "tokenizer_config.json"),
-                   kTokenizerConfigJson);
-}
-
-static Fixture &fixture() {
-  static Fixture instance;
+/// The export fixture, its base given a tokenizer the export converts.
+static ExportFixture &fixture() {
+  static ExportFixture instance("export-gguf-fuzz");
+  static const bool tokenizerWritten = [] {
+    writeFileOrAbort(joinPath(instance.base, "tokenizer.json"), kTokenizerJson);
+    writeFileOrAbort(joinPath(instance.base, "tokenizer_config.json"),
+                     kTokenizerConfigJson);
+    return true;
+  }();
+  (void)tokenizerWritten;
   return instance;
-}
-
-/// The names in `dir`, hidden ones (a staging file) included.
-static std::vector<std::string> listDirectory(llvm::StringRef dir) {
-  std::vector<std::string> names;
-  std::error_code ec;
-  for (llvm::sys::fs::directory_iterator it(dir, ec), end; !ec && it != end;
-       it.increment(ec))
-    names.push_back(llvm::sys::path::filename(it->path()).str());
-  if (ec)
-    fail("cannot list " + dir + ": " + ec.message());
-  return names;
 }
 
 /// The integer metadata `key` of `file`; fails when it is missing.
@@ -128,7 +100,7 @@ static int64_t integerOf(const weights::GGUFFile &file, llvm::StringRef key) {
 
 /// Checks what an export that succeeded wrote into `dir`.
 static void checkExport(llvm::StringRef dir) {
-  std::vector<std::string> names = listDirectory(dir);
+  std::vector<std::string> names = listDirectoryOrAbort(dir);
   if (names != std::vector<std::string>{kModelName.str()})
     fail("the export wrote '" + llvm::join(names, "', '") +
          "' instead of the GGUF file");
@@ -176,7 +148,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   // The export reads scopes bound by --moe-scope, a command-line option:
   // the fuzzer binds them by rewriting their paths, to the same effect.
-  const Fixture &files = fixture();
+  const ExportFixture &files = fixture();
   for (ScopeOp scope : module->getOps<ScopeOp>())
     scope.setPath(files.base);
 
@@ -192,7 +164,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fail("cannot create " + files.out);
   if (succeeded(exportGGUF(*module, options, llvm::nulls())))
     checkExport(files.out);
-  else if (std::vector<std::string> left = listDirectory(files.out);
+  else if (std::vector<std::string> left = listDirectoryOrAbort(files.out);
            !left.empty())
     fail("a failed export left '" + llvm::join(left, "', '") + "'");
   if (llvm::sys::fs::remove_directories(files.out))

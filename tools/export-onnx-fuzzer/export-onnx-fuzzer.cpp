@@ -53,42 +53,9 @@ using namespace moe_fuzz;
 static constexpr llvm::StringLiteral kModelName = "model.onnx";
 static constexpr llvm::StringLiteral kDataName = "model.onnx.data";
 
-namespace {
-/// A scratch directory of this fuzzer process, removed at exit: `base`, the
-/// checkpoint every scope is bound to, and `out`, made afresh for each
-/// export.
-struct Fixture {
-  llvm::SmallString<128> dir;
-  std::string base, out;
-
-  Fixture();
-  ~Fixture() { llvm::sys::fs::remove_directories(dir); }
-};
-} // namespace
-
-Fixture::Fixture() {
-  dir = makeScratchDirectory("export-onnx-fuzz");
-  base = joinPath(dir, "base");
-  out = joinPath(dir, "out");
-  makeDirectoryOrAbort(base);
-  writeTinyLlama(base, /*layers=*/1);
-}
-
-static Fixture &fixture() {
-  static Fixture instance;
+static ExportFixture &fixture() {
+  static ExportFixture instance("export-onnx-fuzz");
   return instance;
-}
-
-/// The names in `dir`, hidden ones (a staging directory) included.
-static std::vector<std::string> listDirectory(llvm::StringRef dir) {
-  std::vector<std::string> names;
-  std::error_code ec;
-  for (llvm::sys::fs::directory_iterator it(dir, ec), end; !ec && it != end;
-       it.increment(ec))
-    names.push_back(llvm::sys::path::filename(it->path()).str());
-  if (ec)
-    fail("cannot list " + dir + ": " + ec.message());
-  return names;
 }
 
 /// Checks an external tensor of the model: in the data file, whole.
@@ -175,7 +142,7 @@ static void checkInterface(const onnx::GraphProto &graph, OnnxForm form) {
 
 /// Checks what an export that succeeded wrote into `dir`.
 static void checkExport(llvm::StringRef dir, OnnxForm form) {
-  std::vector<std::string> names = listDirectory(dir);
+  std::vector<std::string> names = listDirectoryOrAbort(dir);
   llvm::sort(names);
   if (names != std::vector<std::string>{kModelName.str(), kDataName.str()})
     fail("the export wrote '" + llvm::join(names, "', '") +
@@ -202,7 +169,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   // The export reads scopes bound by --moe-scope, a command-line option:
   // the fuzzer binds them by rewriting their paths, to the same effect.
-  const Fixture &files = fixture();
+  const ExportFixture &files = fixture();
   for (ScopeOp scope : module->getOps<ScopeOp>())
     scope.setPath(files.base);
 
@@ -217,7 +184,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       options.form = form;
       if (succeeded(exportOnnx(*module, options)))
         checkExport(files.out, form);
-      else if (std::vector<std::string> left = listDirectory(files.out);
+      else if (std::vector<std::string> left = listDirectoryOrAbort(files.out);
                !left.empty())
         fail("a failed export left '" + llvm::join(left, "', '") + "'");
       if (llvm::sys::fs::remove_directories(files.out))

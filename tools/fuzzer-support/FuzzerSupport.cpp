@@ -151,3 +151,27 @@ void moe_fuzz::writeTinyLlama(llvm::StringRef dir, int64_t layers) {
   writeFileOrAbort(joinPath(dir, "model.safetensors"),
                    zeroSafetensors(tinyLlamaTensors(layers)));
 }
+
+moe_fuzz::ExportFixture::ExportFixture(llvm::StringRef prefix)
+    : dir(makeScratchDirectory(prefix)), base(joinPath(dir, "base")),
+      out(joinPath(dir, "out")) {
+  makeDirectoryOrAbort(base);
+  writeTinyLlama(base, /*layers=*/1);
+}
+
+moe_fuzz::ExportFixture::~ExportFixture() {
+  llvm::sys::fs::remove_directories(dir);
+}
+
+std::vector<std::string> moe_fuzz::listDirectoryOrAbort(llvm::StringRef dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(dir, ec), end; !ec && it != end;
+       it.increment(ec))
+    names.push_back(llvm::sys::path::filename(it->path()).str());
+  if (ec) {
+    llvm::errs() << "cannot list " << dir << ": " << ec.message() << "\n";
+    std::abort();
+  }
+  return names;
+}

@@ -15,6 +15,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringRef.h"
 
 #include <cstdint>
@@ -63,6 +64,21 @@ std::vector<ZeroTensor> tinyLlamaTensors(int64_t layers);
 /// Writes the tiny Llama (config.json and model.safetensors) into the
 /// existing directory `dir`.
 void writeTinyLlama(llvm::StringRef dir, int64_t layers);
+
+/// The scratch directory of an export fuzzer, removed at exit: `base`, a
+/// one-layer tiny Llama every scope is bound to, and `out`, the path of the
+/// directory each export writes into (made afresh for each input).
+struct ExportFixture {
+  llvm::SmallString<128> dir;
+  std::string base, out;
+
+  explicit ExportFixture(llvm::StringRef prefix);
+  ~ExportFixture();
+};
+
+/// The names in `dir`, hidden ones (a staging entry) included; aborts when
+/// it cannot be listed.
+std::vector<std::string> listDirectoryOrAbort(llvm::StringRef dir);
 
 } // namespace moe_fuzz
 
